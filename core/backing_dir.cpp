@@ -1,0 +1,224 @@
+#include "backing_dir.h"
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <atomic>
+
+#include "linux_syscall.h"
+
+namespace lambshm {
+
+void make_dir_config(const char* env_dir, const char* env_debug, DirConfig* out) {
+  out->debug = env_debug != nullptr && strcmp(env_debug, "1") == 0;
+  out->error = 0;
+  const char* dir = (env_dir != nullptr && env_dir[0] != '\0') ? env_dir : kDefaultDir;
+  size_t length = strlen(dir);
+  while (length > 1 && dir[length - 1] == '/') --length;
+  if (dir[0] != '/') {
+    out->error = EINVAL;
+  } else if (length + 2 > PATH_MAX) {
+    out->error = ENAMETOOLONG;
+  }
+  if (out->error != 0) {
+    // Keep the value for messages, shortened if need be.
+    snprintf(out->path, sizeof out->path, "%s", dir);
+    out->path_slash[0] = '\0';
+    out->slash_length = 0;
+    return;
+  }
+  memcpy(out->path, dir, length);
+  out->path[length] = '\0';
+  memcpy(out->path_slash, dir, length);
+  size_t slash_length = length;
+  if (out->path_slash[slash_length - 1] != '/') out->path_slash[slash_length++] = '/';
+  out->path_slash[slash_length] = '\0';
+  out->slash_length = slash_length;
+}
+
+const char* dir_policy_violation(const struct stat& st, uid_t euid) {
+  if (!S_ISDIR(st.st_mode)) return "it is not a directory";
+  bool writable_by_others = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
+  bool sticky = (st.st_mode & S_ISVTX) != 0;
+  bool trusted_owner = st.st_uid == 0 || st.st_uid == euid;
+  if (writable_by_others && !sticky && !trusted_owner)
+    return "it is writable by others without the sticky bit and owned by another user";
+  return nullptr;
+}
+
+int open_backing_dir(const char* path, struct stat* st, const char** why) {
+  *why = nullptr;
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  int fd = sys::openat(AT_FDCWD, path, kFlags);
+  bool created = false;
+  if (fd == -ENOENT) {
+    int r = sys::mkdirat(AT_FDCWD, path, 01777);
+    if (r == 0) {
+      created = true;
+    } else if (r != -EEXIST) {
+      *why = r == -ENOENT ? "its parent directory does not exist" : "it cannot be created";
+      return r;
+    }
+    fd = sys::openat(AT_FDCWD, path, kFlags);
+  }
+  if (fd == -ELOOP || fd == -ENOTDIR) {
+    struct stat lst;
+    bool is_link = sys::fstatat(AT_FDCWD, path, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                   S_ISLNK(lst.st_mode);
+    *why = is_link ? "it is a symbolic link" : "it is not a directory";
+    return -EACCES;
+  }
+  if (fd < 0) {
+    *why = "it cannot be opened";
+    return fd;
+  }
+  int r = sys::fstat(fd, st);
+  uid_t euid = sys::geteuid();
+  if (r == 0 && created && st->st_uid == euid && (st->st_mode & 07777) != 01777) {
+    // mkdir applied the umask; a shared directory must not depend on it.
+    if (sys::fchmod(fd, 01777) == 0) r = sys::fstat(fd, st);
+  }
+  if (r < 0) {
+    sys::close(fd);
+    *why = "it cannot be examined";
+    return r;
+  }
+  if ((*why = dir_policy_violation(*st, euid)) != nullptr) {
+    sys::close(fd);
+    return -EACCES;
+  }
+  return fd;
+}
+
+// --- The process-wide directory ---------------------------------------------
+
+namespace {
+
+// The configuration is built once and published through an atomic pointer.
+// No lock: a thread that loses the race for the static slot (or a child
+// forked while its parent was building it) builds its own copy on the heap
+// and publishes that; whoever publishes first wins, and the others use it.
+std::atomic<const DirConfig*> g_config{nullptr};
+std::atomic<bool> g_static_slot_taken{false};
+DirConfig g_static_config;
+DirConfig g_out_of_memory_config = {"", "", 0, false, ENOMEM};
+
+void load_config(DirConfig* out) {
+  make_dir_config(secure_getenv("LAMBSHM_DIR"), secure_getenv("LAMBSHM_DEBUG"), out);
+}
+
+// One validated descriptor.  Handles are immutable once published; a replaced
+// one is kept (another thread may still be reading it) on a list that keeps it
+// reachable.  Replacements happen only when the directory changes under us.
+struct DirHandle {
+  int fd;
+  dev_t dev;
+  ino_t ino;
+  DirHandle* retired_next;
+};
+std::atomic<DirHandle*> g_handle{nullptr};
+std::atomic<DirHandle*> g_retired{nullptr};
+
+void retire(DirHandle* h) {
+  DirHandle* head = g_retired.load(std::memory_order_relaxed);
+  do {
+    h->retired_next = head;
+  } while (!g_retired.compare_exchange_weak(head, h, std::memory_order_release,
+                                            std::memory_order_relaxed));
+}
+
+bool still_good(const DirHandle* h) {
+  struct stat st;
+  return sys::fstat(h->fd, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino &&
+         st.st_nlink > 0 && dir_policy_violation(st, sys::geteuid()) == nullptr;
+}
+
+int reopen(DirHandle* seen) {
+  const DirConfig& config = dir_config();
+  if (config.error != 0) {
+    debug_log("LAMBSHM_DIR=%s is unusable: %s", config.path,
+              config.error == EINVAL ? "it must be an absolute path" : strerror(config.error));
+    return -config.error;
+  }
+  struct stat st;
+  const char* why;
+  int fd = open_backing_dir(config.path, &st, &why);
+  if (fd < 0) {
+    debug_log("backing directory %s refused: %s (%s)", config.path, why ? why : "error",
+              strerror(-fd));
+    return fd;
+  }
+  auto* fresh = static_cast<DirHandle*>(malloc(sizeof(DirHandle)));
+  if (fresh == nullptr) {
+    sys::close(fd);
+    return -ENOMEM;
+  }
+  *fresh = DirHandle{fd, st.st_dev, st.st_ino, nullptr};
+  if (g_handle.compare_exchange_strong(seen, fresh, std::memory_order_acq_rel)) {
+    // The old descriptor is not closed: its number may belong to the program
+    // now, or another thread may be using it this instant.
+    if (seen != nullptr) retire(seen);
+    return fd;
+  }
+  // Another thread published first: use its descriptor.
+  sys::close(fd);
+  free(fresh);
+  return seen->fd;
+}
+
+}  // namespace
+
+const DirConfig& dir_config() {
+  if (const DirConfig* c = g_config.load(std::memory_order_acquire)) return *c;
+  bool taken = false;
+  DirConfig* mine = g_static_slot_taken.compare_exchange_strong(taken, true)
+                        ? &g_static_config
+                        : static_cast<DirConfig*>(malloc(sizeof(DirConfig)));
+  if (mine == nullptr) return g_out_of_memory_config;
+  load_config(mine);
+  const DirConfig* published = nullptr;
+  if (g_config.compare_exchange_strong(published, mine, std::memory_order_acq_rel)) return *mine;
+  if (mine != &g_static_config) free(mine);
+  return *published;
+}
+
+int backing_dir_fd() {
+  DirHandle* h = g_handle.load(std::memory_order_acquire);
+  if (h != nullptr && still_good(h)) return h->fd;
+  return reopen(h);
+}
+
+int backing_dir_fd_unchecked() {
+  DirHandle* h = g_handle.load(std::memory_order_acquire);
+  return h != nullptr ? h->fd : -1;
+}
+
+const char* backing_dir_path(size_t* length, int* err) {
+  int fd = backing_dir_fd();
+  if (fd < 0) {
+    *err = -fd;
+    return nullptr;
+  }
+  const DirConfig& config = dir_config();
+  *length = config.slash_length;
+  return config.path_slash;
+}
+
+void debug_log(const char* format, ...) {
+  if (!dir_config().debug) return;
+  char line[PATH_MAX + 256];
+  int n = snprintf(line, sizeof line, "lambshm: ");
+  va_list ap;
+  va_start(ap, format);
+  int m = vsnprintf(line + n, sizeof line - n - 1, format, ap);
+  va_end(ap);
+  size_t length = n + (m < 0 ? 0 : (size_t)m);
+  if (length > sizeof line - 2) length = sizeof line - 2;
+  line[length++] = '\n';
+  sys::write(2, line, length);
+}
+
+}  // namespace lambshm

@@ -1,0 +1,22 @@
+#include "ipc_name.h"
+
+#include <cerrno>
+#include <cstring>
+
+namespace lambshm {
+
+int make_ipc_name(const char* name, const char* prefix, IpcName* out) {
+  if (name == nullptr) return -EINVAL;
+  while (*name == '/') ++name;
+  size_t length = strlen(name);
+  if (length == 0 || memchr(name, '/', length) != nullptr) return -EINVAL;
+  if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return -EINVAL;
+  size_t prefix_length = strlen(prefix);
+  if (prefix_length + length > NAME_MAX) return -ENAMETOOLONG;
+  memcpy(out->file, prefix, prefix_length);
+  memcpy(out->file + prefix_length, name, length + 1);
+  out->length = prefix_length + length;
+  return 0;
+}
+
+}  // namespace lambshm

@@ -1,0 +1,114 @@
+// Raw Linux system calls for x86_64 and aarch64.
+//
+// Why not libc's wrappers: this code runs inside replacements for glibc's own
+// librt and libpthread, and must
+//  - import nothing newer than glibc 2.26 (glibc 2.33 turned fstat and friends
+//    into new symbols that Amazon Linux 2 does not have);
+//  - not be a cancellation point where glibc's implementation is not one
+//    (open() is a cancellation point; shm_open and sem_open are not);
+//  - report errors as values: every wrapper returns the kernel's result,
+//    >= 0 on success or -errno on failure, and never touches errno.
+#pragma once
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace lambshm::sys {
+
+#if defined(__x86_64__)
+inline long syscall6(long n, long a, long b, long c, long d, long e, long f) {
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  long ret;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+#elif defined(__aarch64__)
+inline long syscall6(long n, long a, long b, long c, long d, long e, long f) {
+  register long x8 __asm__("x8") = n;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  register long x4 __asm__("x4") = e;
+  register long x5 __asm__("x5") = f;
+  __asm__ volatile("svc 0"
+                   : "+r"(x0)
+                   : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                   : "memory", "cc");
+  return x0;
+}
+#else
+#error "lambshm supports x86_64 and aarch64"
+#endif
+
+template <typename A = long, typename B = long, typename C = long, typename D = long,
+          typename E = long, typename F = long>
+inline long call(long n, A a = 0, B b = 0, C c = 0, D d = 0, E e = 0, F f = 0) {
+  return syscall6(n, (long)a, (long)b, (long)c, (long)d, (long)e, (long)f);
+}
+
+// The kernel's struct stat is glibc's on both architectures.
+#if defined(__x86_64__)
+static_assert(sizeof(struct stat) == 144);
+#else
+static_assert(sizeof(struct stat) == 128);
+#endif
+
+inline int openat(int dirfd, const char* path, int flags, mode_t mode = 0) {
+  return (int)call(SYS_openat, dirfd, path, flags, mode);
+}
+inline int close(int fd) {
+  // Linux releases the descriptor even when close reports EINTR: never retry.
+  return (int)call(SYS_close, fd);
+}
+inline int fstat(int fd, struct stat* st) { return (int)call(SYS_fstat, fd, st); }
+inline int fstatat(int dirfd, const char* path, struct stat* st, int flags) {
+  return (int)call(SYS_newfstatat, dirfd, path, st, flags);
+}
+inline int mkdirat(int dirfd, const char* path, mode_t mode) {
+  return (int)call(SYS_mkdirat, dirfd, path, mode);
+}
+inline int fchmod(int fd, mode_t mode) { return (int)call(SYS_fchmod, fd, mode); }
+inline int linkat(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
+                  int flags) {
+  return (int)call(SYS_linkat, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+inline int unlinkat(int dirfd, const char* path, int flags) {
+  return (int)call(SYS_unlinkat, dirfd, path, flags);
+}
+inline long pwrite(int fd, const void* buf, size_t len, off_t off) {
+  return call(SYS_pwrite64, fd, buf, len, off);
+}
+inline long write(int fd, const void* buf, size_t len) { return call(SYS_write, fd, buf, len); }
+inline long getrandom(void* buf, size_t len, unsigned flags) {
+  return call(SYS_getrandom, buf, len, flags);
+}
+inline uid_t geteuid() { return (uid_t)call(SYS_geteuid); }
+inline pid_t getpid() { return (pid_t)call(SYS_getpid); }
+
+// mmap returns an address or -errno; callers test with is_error().
+inline long mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {
+  return call(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+inline int munmap(void* addr, size_t len) { return (int)call(SYS_munmap, addr, len); }
+inline bool is_error(long r) { return r < 0 && r > -4096; }
+
+inline long futex(void* word, int op, uint32_t val, const struct timespec* timeout,
+                  uint32_t* word2, uint32_t val3) {
+  return call(SYS_futex, word, op, val, timeout, word2, val3);
+}
+
+}  // namespace lambshm::sys

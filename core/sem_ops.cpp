@@ -1,0 +1,146 @@
+#include "sem_ops.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+
+#include "futex.h"
+
+namespace lambshm::sem {
+
+static_assert(sizeof(sem_t) == 32, "glibc's sem_t on LP64");
+static_assert(alignof(sem_t) >= alignof(uint64_t));
+static_assert(sizeof(Layout) <= sizeof(sem_t));
+static_assert(offsetof(Layout, data) == 0 && offsetof(Layout, private_flag) == 8 &&
+              offsetof(Layout, pad) == 12);
+static_assert(std::endian::native == std::endian::little,
+              "the value must be the low 32-bit word of data, as glibc's futex word");
+static_assert(SEM_VALUE_MAX == 0x7fffffff);
+static_assert(kSharedFlag == FUTEX_PRIVATE_FLAG);
+static_assert(std::atomic_ref<uint64_t>::is_always_lock_free);
+
+namespace {
+
+constexpr uint64_t kOneWaiter = uint64_t{1} << kWaitersShift;
+
+Layout* layout(sem_t* sem) { return reinterpret_cast<Layout*>(sem); }
+std::atomic_ref<uint64_t> data(sem_t* sem) { return std::atomic_ref<uint64_t>(layout(sem)->data); }
+uint32_t* futex_word(sem_t* sem) { return reinterpret_cast<uint32_t*>(&layout(sem)->data); }
+bool is_shared(sem_t* sem) {
+  return (std::atomic_ref<uint32_t>(layout(sem)->private_flag).load(std::memory_order_relaxed) &
+          kSharedFlag) != 0;
+}
+
+// The cleanup handler of a waiter that is cancelled while registered.
+void unregister_waiter(void* sem) {
+  data(static_cast<sem_t*>(sem)).fetch_sub(kOneWaiter, std::memory_order_relaxed);
+}
+
+futex::WaitResult sleep_cancellable(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+  int old_type;
+  pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old_type);
+  futex::WaitResult r = futex::wait(futex_word(sem), 0, deadline, clock, is_shared(sem));
+  pthread_setcanceltype(old_type, &old_type);
+  return r;
+}
+
+// Registered as a waiter, loops until a token is taken (and the registration
+// dropped with it, in one compare-and-swap) or the wait fails.
+int wait_registered(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+  uint64_t d = data(sem).load(std::memory_order_relaxed);
+  for (;;) {
+    if ((d & kValueMask) != 0) {
+      if (data(sem).compare_exchange_weak(d, d - 1 - kOneWaiter, std::memory_order_acquire,
+                                          std::memory_order_relaxed))
+        return 0;
+      continue;
+    }
+    futex::WaitResult r = deadline != nullptr && deadline->tv_sec < 0
+                              ? futex::WaitResult::kTimedOut
+                              : sleep_cancellable(sem, deadline, clock);
+    switch (r) {
+      case futex::WaitResult::kTimedOut: unregister_waiter(sem); return -ETIMEDOUT;
+      case futex::WaitResult::kInterrupted: unregister_waiter(sem); return -EINTR;
+      case futex::WaitResult::kFailed: unregister_waiter(sem); return -ENOSYS;
+      case futex::WaitResult::kWoken:
+      case futex::WaitResult::kValueChanged: break;
+    }
+    d = data(sem).load(std::memory_order_relaxed);
+  }
+}
+
+// pthread_cleanup_push is setjmp-based when exceptions are off: keep this
+// frame free of objects with destructors and of state live across the sleep.
+int wait_slow(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+  data(sem).fetch_add(kOneWaiter, std::memory_order_relaxed);
+  volatile int result;
+  pthread_cleanup_push(unregister_waiter, sem);
+  result = wait_registered(sem, deadline, clock);
+  pthread_cleanup_pop(0);
+  return result;
+}
+
+}  // namespace
+
+int init(sem_t* sem, int pshared, unsigned value) {
+  if (sem == nullptr || value > SEM_VALUE_MAX) return -EINVAL;
+  Layout* l = layout(sem);
+  data(sem).store(value, std::memory_order_relaxed);
+  l->private_flag = pshared != 0 ? kSharedFlag : 0;
+  l->pad = 0;
+  return 0;
+}
+
+int post(sem_t* sem) {
+  if (sem == nullptr) return -EINVAL;
+  uint64_t d = data(sem).load(std::memory_order_relaxed);
+  do {
+    if ((d & kValueMask) == SEM_VALUE_MAX) return -EOVERFLOW;
+  } while (!data(sem).compare_exchange_weak(d, d + 1, std::memory_order_release,
+                                            std::memory_order_relaxed));
+  if ((d >> kWaitersShift) != 0) futex::wake(futex_word(sem), 1, is_shared(sem));
+  return 0;
+}
+
+int trywait(sem_t* sem) {
+  if (sem == nullptr) return -EINVAL;
+  uint64_t d = data(sem).load(std::memory_order_relaxed);
+  while ((d & kValueMask) != 0) {
+    if (data(sem).compare_exchange_weak(d, d - 1, std::memory_order_acquire,
+                                        std::memory_order_relaxed))
+      return 0;
+  }
+  return -EAGAIN;
+}
+
+int wait(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+  // POSIX: sem_wait "shall" be a cancellation point even when it does not block.
+  pthread_testcancel();
+  if (sem == nullptr) return -EINVAL;
+  if (trywait(sem) == 0) return 0;
+  return wait_slow(sem, deadline, clock);
+}
+
+int timedwait(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+  if (deadline == nullptr || deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000)
+    return -EINVAL;
+  return wait(sem, deadline, clock);
+}
+
+int getvalue(sem_t* sem, int* value) {
+  if (sem == nullptr || value == nullptr) return -EINVAL;
+  *value = (int)(data(sem).load(std::memory_order_relaxed) & kValueMask);
+  return 0;
+}
+
+void make_shared_image(unsigned value, unsigned char (&out)[sizeof(sem_t)]) {
+  memset(out, 0, sizeof out);
+  Layout l{value, kSharedFlag, 0};
+  memcpy(out, &l, sizeof l);
+}
+
+}  // namespace lambshm::sem

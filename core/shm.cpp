@@ -1,0 +1,31 @@
+#include "shm.h"
+
+#include <cerrno>
+
+#include "backing_dir.h"
+#include "ipc_name.h"
+#include "linux_syscall.h"
+
+namespace lambshm::shm {
+
+int open(const char* name, int oflag, mode_t mode) {
+  IpcName file;
+  if (int r = make_ipc_name(name, kShmPrefix, &file); r < 0) return r;
+  int dir = backing_dir_fd();
+  if (dir < 0) return dir;
+  int fd = sys::openat(dir, file.file, oflag | O_NOFOLLOW | O_CLOEXEC, mode);
+  // A directory in the way is not a shared memory object: EINVAL, as glibc says.
+  return fd == -EISDIR ? -EINVAL : fd;
+}
+
+int unlink(const char* name) {
+  IpcName file;
+  if (int r = make_ipc_name(name, kShmPrefix, &file); r < 0)
+    return r == -EINVAL ? -ENOENT : r;  // no object can have an invalid name
+  int dir = backing_dir_fd();
+  if (dir < 0) return dir;
+  int r = sys::unlinkat(dir, file.file, 0);
+  return r == -EPERM ? -EACCES : r;
+}
+
+}  // namespace lambshm::shm
