@@ -1,0 +1,20 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include "api_env.h"
+#include "test_util.h"
+
+namespace lambshm::test {
+namespace {
+std::string g_backing_dir;
+}
+const std::string& backing_dir() { return g_backing_dir; }
+}  // namespace lambshm::test
+
+int main(int argc, char** argv) {
+  lambshm::test::TempDir root("api");
+  lambshm::test::g_backing_dir = root / "shm";
+  setenv("LAMBSHM_DIR", lambshm::test::g_backing_dir.c_str(), 1);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}

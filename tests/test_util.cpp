@@ -1,0 +1,131 @@
+#include "test_util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace lambshm::test {
+
+TempDir::TempDir(const char* tag) {
+  std::string tmpl = std::string("/tmp/lambshm-test-") + tag + "-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (mkdtemp(buf.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = buf.data();
+  chmod(path_.c_str(), 0755);  // others (unprivileged test users) may look in
+}
+
+TempDir::~TempDir() { remove_tree(path_); }
+
+void remove_tree(const std::string& path) {
+  struct stat st;
+  if (lstat(path.c_str(), &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    chmod(path.c_str(), 0700);
+    for (const std::string& name : list_dir(path)) remove_tree(path + "/" + name);
+    rmdir(path.c_str());
+  } else {
+    unlink(path.c_str());
+  }
+}
+
+std::vector<std::string> list_dir(const std::string& path) {
+  std::vector<std::string> names;
+  DIR* d = opendir(path.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d)) {
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string unique_name(const char* tag) {
+  static std::atomic<int> counter{0};
+  return "lt" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" + tag;
+}
+
+int ProcResult::exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+int ProcResult::signal() const { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
+
+ProcResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+               const std::string& input) {
+  std::vector<std::string> envs;
+  for (char** e = environ; *e; ++e) envs.push_back(*e);
+  for (const std::string& kv : env) {
+    std::string key = kv.substr(0, kv.find('=') + 1);
+    envs.erase(std::remove_if(envs.begin(), envs.end(),
+                              [&](const std::string& s) { return s.rfind(key, 0) == 0; }),
+               envs.end());
+    if (kv.size() > key.size()) envs.push_back(kv);
+  }
+  std::vector<char*> cargv, cenv;
+  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  for (const std::string& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
+  cenv.push_back(nullptr);
+
+  int in[2], out[2], err[2];
+  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+    throw std::runtime_error("pipe failed");
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    execve(cargv[0], cargv.data(), cenv.data());
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  close(err[1]);
+  if (!input.empty()) {
+    ssize_t ignored = write(in[1], input.data(), input.size());
+    (void)ignored;
+  }
+  close(in[1]);
+  ProcResult r;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? r.out : r.err).append(buf, (size_t)n);
+      }
+    }
+  }
+  waitpid(pid, &r.status, 0);
+  return r;
+}
+
+std::string helper(const char* env_var) {
+  const char* p = getenv(env_var);
+  if (p == nullptr) throw std::runtime_error(std::string(env_var) + " is not set (run via meson test)");
+  return p;
+}
+
+bool is_root() { return geteuid() == 0; }
+
+}  // namespace lambshm::test

@@ -1,0 +1,50 @@
+// Helpers shared by the GoogleTest suites: temporary directories, unique
+// object names, and running helper processes with a chosen environment.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace lambshm::test {
+
+// A fresh directory under /tmp, removed with everything in it on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const char* tag);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+void remove_tree(const std::string& path);
+
+// Entry names of a directory, sorted, without "." and "..".
+std::vector<std::string> list_dir(const std::string& path);
+
+// A name no other test, test run or process uses: "lt<pid>-<n>-<tag>".
+std::string unique_name(const char* tag);
+
+struct ProcResult {
+  int status = -1;  // waitpid status
+  std::string out;
+  std::string err;
+  int exit_code() const;  // -1 unless exited normally
+  int signal() const;     // 0 unless killed by a signal
+};
+
+// Runs argv[0] (a path) with the current environment plus `env` ("K=V"; "K="
+// alone unsets K), feeding `input` to standard input.
+ProcResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+               const std::string& input = "");
+
+// Path of a helper binary, from an environment variable meson sets.
+std::string helper(const char* env_var);
+
+bool is_root();
+
+}  // namespace lambshm::test
