@@ -268,6 +268,36 @@ def cmd_check_exports(args):
     return tap.done()
 
 
+DUMP_SYM = re.compile(r"^\s*\d+:\s+\S+\s+\d+\s+\w+\s+\w+\s+\w+\s+(\d+)\s+(\S+)")
+
+
+def dump_definitions(path):
+    """name@VER / name@@VER defined in a 'readelf --dyn-syms' dump of a real library."""
+    out = set()
+    with open(path) as f:
+        for line in f:
+            m = DUMP_SYM.match(line)
+            if m and "@" in m.group(2):
+                out.add(m.group(2))
+    return out
+
+
+def cmd_check_defaults(args):
+    """Our rule (newest version is the default) against a real library's table."""
+    abilist = Abilist(args.abilist)
+    exports = Exports(args.exports, abilist)
+    real = dump_definitions(args.dump)
+    real_names = {re.split(r"@+", s)[0] for s in real}
+    tap = Tap()
+    expected = {s for s in exports.expected(abilist) if PRIVATE not in s}
+    comparable = {s for s in expected if re.split(r"@+", s)[0] in real_names}
+    mismatches = sorted(s for s in comparable if s not in real)
+    tap.check(not mismatches, f"{os.path.basename(args.dump)}: default and compat versions "
+              f"as derived from the abilist ({len(comparable)} compared)",
+              "not so in the real library: " + " ".join(mismatches))
+    return tap.done()
+
+
 ABILIST_FOR = [
     (re.compile(r"(^|/)libc\.so\.6$"), "libc"),
     (re.compile(r"(^|/)libpthread\.so\.0$"), "libpthread"),
@@ -371,6 +401,12 @@ def main():
     s.add_argument("--private-node", action="store_true")
     s.add_argument("--soname")
     s.set_defaults(func=cmd_check_exports)
+
+    s = sub.add_parser("check-defaults")
+    s.add_argument("--abilist", required=True)
+    s.add_argument("--exports", required=True)
+    s.add_argument("--dump", required=True, help="readelf -W --dyn-syms of a real library")
+    s.set_defaults(func=cmd_check_defaults)
 
     s = sub.add_parser("check-imports")
     s.add_argument("--lib", required=True)

@@ -1,0 +1,73 @@
+"""lambshm's start-up hook for CPython's multiprocessing.Value / Array.
+
+multiprocessing's heap arena (multiprocessing/heap.py) keeps its blocks in a
+file under /dev/shm and calls os.statvfs('/dev/shm') to choose that directory;
+where /dev/shm does not exist (AWS Lambda) that raises, whatever librt does.
+When, and only when, /dev/shm is unusable, this hook points the arena at
+lambshm's backing directory ($LAMBSHM_DIR or /tmp/shm; the files are unlinked
+as soon as they are created, so nothing is left there), or at Python's own
+temporary directory if the backing directory does not exist yet.
+
+It is loaded by lambshm-mp-hook.pth from a site-packages directory and costs
+one statvfs at start-up: multiprocessing.heap is patched when, and if, the
+program imports it.
+"""
+import os
+import sys
+
+_MODULE = "multiprocessing.heap"
+
+
+def _dev_shm_usable():
+    try:
+        os.statvfs("/dev/shm")
+    except OSError:
+        return False
+    return os.access("/dev/shm", os.W_OK | os.X_OK)
+
+
+def _backing_dirs():
+    directory = os.environ.get("LAMBSHM_DIR") or "/tmp/shm"
+    if os.path.isdir(directory) and os.access(directory, os.W_OK | os.X_OK):
+        return [directory]
+    return []  # the arena then uses multiprocessing.util.get_temp_dir()
+
+
+def _patch(heap):
+    arena = getattr(heap, "Arena", None)
+    if arena is not None and hasattr(arena, "_dir_candidates"):
+        arena._dir_candidates = _backing_dirs()
+
+
+class _Finder:
+    """Patches multiprocessing.heap right after it is first imported."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name != _MODULE:
+            return None
+        sys.meta_path.remove(_Finder)
+        import importlib.util
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        original = spec.loader.exec_module
+
+        def exec_module(module):
+            original(module)
+            _patch(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def install():
+    if _dev_shm_usable():
+        return
+    if _MODULE in sys.modules:
+        _patch(sys.modules[_MODULE])
+    elif _Finder not in sys.meta_path:
+        sys.meta_path.insert(0, _Finder)
+
+
+install()

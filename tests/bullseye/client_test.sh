@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The C client (client.c), compiled in the Debian bullseye userland with its
+# own gcc, in the Lambda-like sandbox: it fails with stock glibc 2.31 exactly
+# as on Lambda (ENOSYS), and works with lambshm's libraries first in
+# LD_LIBRARY_PATH, or with only the libpthread shim beside stock librt.
+# Output: TAP.  Usage: client_test.sh SANDBOX LIBRT LIBPTHREAD
+set -u
+sandbox="$1" librt="$2" libpthread="$3"
+here="$(cd "$(dirname "$0")" && pwd)"
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "$l" | sed 's/^/# /'; done; }
+check() { local what="$1"; shift; if "$@"; then ok "$what"; else not_ok "$what" "$out"; fi; }
+
+if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the sandbox"; exit 77; fi
+
+opt=$(mktemp -d) mnt=$(mktemp -d)
+trap 'rm -rf "$opt" "$mnt"' EXIT
+mkdir "$opt/lib" && cp "$librt" "$libpthread" "$opt/lib/"
+cp "$here/client.c" "$mnt/"
+chmod -R a+rX "$opt" "$mnt"
+
+in_sandbox() { out=$("$sandbox" --opt "$opt" --mnt "$mnt" -- /bin/sh -c "$1" 2>&1); rc=$?; }
+build='cd /tmp && gcc -O2 -Wall -Werror -o client /mnt/client.c -pthread -lrt'
+
+in_sandbox "$build && LD_LIBRARY_PATH= ./client stock"
+check "stock glibc 2.31 fails as on Lambda: ENOSYS from shm_open" \
+  test "$rc" = 1 -a -n "$(echo "$out" | grep -F 'shm_open failed: Function not implemented (errno 38)')"
+
+in_sandbox "$build && ./client lambshm && ls -A /tmp/shm"
+check "with lambshm first in LD_LIBRARY_PATH the client works" \
+  test "$rc" = 0 -a -n "$(echo "$out" | grep -F 'client: ok')"
+check "and leaves nothing in the backing directory" \
+  test "$(echo "$out" | grep -v 'client: ok')" = ""
+
+in_sandbox "$build && mkdir /tmp/shim && cp /opt/lib/libpthread.so.0 /tmp/shim/ && LD_LIBRARY_PATH=/tmp/shim ./client shim && ls -A /tmp/shm"
+check "the shim alone makes stock librt 2.31 use the backing directory (__shm_directory)" \
+  test "$rc" = 0 -a "$(echo "$out" | grep -c 'client: ok')" = 1
+
+in_sandbox "LD_LIBRARY_PATH=/opt/lib ldd /opt/lib/libpthread.so.0 /opt/lib/librt.so.1"
+check "the shim loads the stock libpthread; neither library needs a C++ runtime" \
+  test "$rc" = 0 -a -n "$(echo "$out" | grep -E '^\s*/lib64/libpthread.so.0 \(')" \
+       -a -z "$(echo "$out" | grep -E 'libstdc|libgcc_s|not found')"
+
+in_sandbox "python3 -c 'import multiprocessing as mp; q = mp.Queue(); q.put(42); print(q.get())'"
+check "CPython 3.9's multiprocessing.Queue works" test "$rc" = 0 -a "$out" = 42
+
+echo "1..$n"
+[ "$failed" = 0 ]
