@@ -4,9 +4,13 @@ multiprocessing's heap arena (multiprocessing/heap.py) keeps its blocks in a
 file under /dev/shm and calls os.statvfs('/dev/shm') to choose that directory;
 where /dev/shm does not exist (AWS Lambda) that raises, whatever librt does.
 When, and only when, /dev/shm is unusable, this hook points the arena at
-lambshm's backing directory ($LAMBSHM_DIR or /tmp/shm; the files are unlinked
-as soon as they are created, so nothing is left there), or at Python's own
-temporary directory if the backing directory does not exist yet.
+lambshm's backing directory ($LAMBSHM_DIR or /tmp/shm; the arena unlinks its
+files as soon as it creates them, so nothing is left there).  The directory
+is created and checked by the same rules as the C library's
+(core/backing_dir.cpp): last component only, mode 01777; refused if it is a
+symlink, not a directory, or writable by others without the sticky bit while
+owned by someone other than root or us.  When it is refused, the arena falls
+back to Python's own private temporary directory, as on other platforms.
 
 It is loaded by lambshm-mp-hook.pth from a site-packages directory and costs
 one statvfs at start-up: multiprocessing.heap is patched when, and if, the
@@ -26,9 +30,29 @@ def _dev_shm_usable():
     return os.access("/dev/shm", os.W_OK | os.X_OK)
 
 
+def _acceptable(st):
+    import stat
+    if not stat.S_ISDIR(st.st_mode):
+        return False
+    writable_by_others = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    sticky = st.st_mode & stat.S_ISVTX
+    return not writable_by_others or sticky or st.st_uid in (0, os.geteuid())
+
+
 def _backing_dirs():
     directory = os.environ.get("LAMBSHM_DIR") or "/tmp/shm"
-    if os.path.isdir(directory) and os.access(directory, os.W_OK | os.X_OK):
+    if not os.path.isabs(directory):
+        return []
+    try:
+        try:
+            os.mkdir(directory, 0o1777)
+            os.chmod(directory, 0o1777)  # mkdir applied the umask
+        except FileExistsError:
+            pass
+        st = os.lstat(directory)
+    except OSError:
+        return []
+    if _acceptable(st) and os.access(directory, os.W_OK | os.X_OK):
         return [directory]
     return []  # the arena then uses multiprocessing.util.get_temp_dir()
 

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""CPython multiprocessing in the Lambda-like sandbox (TAP).
+
+Stock glibc must fail exactly as users report; lambshm must run the whole
+workload (mp_workload.py) under the fork, spawn and forkserver start methods
+with exact results and leave nothing behind; the start-up hook must be what
+makes Value/Array work, and must do nothing where /dev/shm is usable.
+
+Usage: cpython_test.py SANDBOX LAYER_TOOL BUILD_DIR [--host] [--preload LIB_IN_LAYER]
+  LAYER_TOOL (tools/layer) makes the /opt tree from BUILD_DIR.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+here = os.path.dirname(os.path.abspath(__file__))
+
+
+class Tap:
+    def __init__(self):
+        self.n = self.failed = 0
+
+    def check(self, ok, what, detail=""):
+        self.n += 1
+        print(f"{'ok' if ok else 'not ok'} {self.n} - {what}", flush=True)
+        if not ok:
+            self.failed += 1
+            for line in detail.splitlines()[-40:]:
+                print(f"#   {line}")
+
+
+def main():
+    sandbox, layer_tool, build = sys.argv[1:4]
+    rest = sys.argv[4:]
+    host = "--host" in rest
+    preload = rest[rest.index("--preload") + 1] if "--preload" in rest else None
+    if os.geteuid() != 0:
+        print("1..0 # SKIP needs root for the sandbox")
+        return 77
+    tap = Tap()
+    with tempfile.TemporaryDirectory() as mnt, tempfile.TemporaryDirectory() as work:
+        layer = os.path.join(work, "opt")
+        subprocess.run([layer_tool, build, layer], check=True)
+        os.chmod(work, 0o755)
+        for f in ("mp_workload.py", "stock_failures.py"):
+            shutil.copy(os.path.join(here, f), mnt)
+        os.chmod(mnt, 0o755)
+        base = [sandbox, "--mnt", mnt] + (["--host"] if host else [])
+        python = "/usr/bin/python3"
+
+        def run(extra, *args, timeout=600):
+            r = subprocess.run(base + extra + ["--", python] + list(args),
+                               capture_output=True, text=True, timeout=timeout)
+            return r.returncode, r.stdout + r.stderr
+
+        ours = ["--opt", layer, "--env", "PYTHONUSERBASE=/opt/python"]
+        if preload:
+            ours += ["--preload", preload]
+
+        # 1. The failure, reproduced with stock glibc.
+        rc, out = run([], "/mnt/stock_failures.py")
+        if host:
+            expected_error = "FileNotFoundError: [Errno 2] No such file or directory"
+        else:
+            expected_error = "OSError: [Errno 38] Function not implemented"
+        for feature in ("Queue", "Pool", "Lock", "ThreadPool", "SharedMemory",
+                        "ProcessPoolExecutor"):
+            line = next((l for l in out.splitlines() if l.startswith(feature + ":")), "")
+            tap.check(expected_error in line,
+                      f"stock glibc: {feature} fails with {expected_error.split(':')[0]}", out)
+        line = next((l for l in out.splitlines() if l.startswith("Value:")), "")
+        tap.check("FileNotFoundError" in line and "/dev/shm" in line,
+                  "stock: Value fails in os.statvfs('/dev/shm')", out)
+
+        # 2. The fix, end to end, under every start method.
+        for method in ("fork", "spawn", "forkserver"):
+            rc, out = run(ours, "/mnt/mp_workload.py", method, "/tmp/shm")
+            tap.check(rc == 0 and "ok cleanup" in out and "FAIL" not in out,
+                      f"lambshm: the whole workload under {method}, nothing left behind", out)
+
+        # 3. The hook: needed for Value/Array, inert where /dev/shm works.
+        no_hook = [a for a in ours if a != "PYTHONUSERBASE=/opt/python" and a != "--env"]
+        if preload:
+            no_hook = ["--opt", layer, "--preload", preload]
+        rc, out = run(no_hook, "/mnt/stock_failures.py")
+        value = next((l for l in out.splitlines() if l.startswith("Value:")), "")
+        queue = next((l for l in out.splitlines() if l.startswith("Queue:")), "")
+        tap.check(queue == "Queue: ok" and "FileNotFoundError" in value,
+                  "without the hook, lambshm fixes Queue but Value still fails (CPython's heap)", out)
+        rc, out = run(ours + ["--env", "LAMBSHM_DIR=/tmp/custom"], "-c",
+                      "import multiprocessing as mp, multiprocessing.heap as h, os; "
+                      "v = mp.Value('i', 5); v.value += 1; "
+                      "print(v.value, h.Arena._dir_candidates, os.path.isdir('/tmp/custom'))")
+        tap.check(rc == 0 and out.strip() == "6 ['/tmp/custom'] True",
+                  "the hook points the heap at LAMBSHM_DIR", out)
+        rc, out = run(ours + ["--dev-shm"], "-c",
+                      "import multiprocessing as mp, multiprocessing.heap as h; "
+                      "mp.Value('i', 1); print(h.Arena._dir_candidates)")
+        tap.check(rc == 0 and out.strip() == "['/dev/shm']",
+                  "the hook changes nothing where /dev/shm is usable", out)
+    print(f"1..{tap.n}")
+    return 1 if tap.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
