@@ -246,8 +246,8 @@ def cmd_check_exports(args):
     tap = Tap()
     got = set()
     for kind, bind, ndx, name in dynamic_symbols(args, args.lib):
-        if ndx in ("UND",):
-            continue
+        if ndx == "UND" or bind == "LOCAL" or kind == "SECTION":
+            continue  # imports, and the section symbols aarch64's linker adds
         if ndx == "ABS" and kind == "OBJECT" and name.split("@")[0] in expected_nodes:
             continue  # the absolute symbol ld makes for each version node
         got.add(name)
@@ -295,6 +295,41 @@ def cmd_check_defaults(args):
     tap.check(not mismatches, f"{os.path.basename(args.dump)}: default and compat versions "
               f"as derived from the abilist ({len(comparable)} compared)",
               "not so in the real library: " + " ".join(mismatches))
+    return tap.done()
+
+
+def cmd_check_abidiff(args):
+    """abidiff (libabigail) between a real stock library and ours: none of the
+    symbols we export may be reported removed (a stock library also exports
+    what we deliberately leave to it, so removals outside our set are fine)."""
+    abilist = Abilist(args.abilist)
+    exports = Exports(args.exports, abilist)
+    expected = exports.expected(abilist)
+    tap = Tap()
+    if not os.path.exists(args.stock):
+        print(f"1..0 # SKIP no stock library at {args.stock}")
+        return 77
+    r = subprocess.run(["abidiff", "--no-show-locs", args.stock, args.lib],
+                       capture_output=True, text=True)
+    removed = set()
+    section = None
+    for line in r.stdout.splitlines():
+        if re.match(r"^\d+ Removed (function|variable) symbol", line):
+            section = "removed"
+        elif re.match(r"^\d+ Added ", line) or re.match(r"^\d+ \w+ (function|variable)", line):
+            section = None
+        m = re.match(r"^\s+\[D\] (\S+?)(,|$)", line)
+        if m and section == "removed":
+            removed.add(m.group(1))
+            for alias in re.findall(r"(?:aliases |, )(\S+?@\S+?)(?=,|$)", line):
+                removed.add(alias)
+    ours_removed = sorted(expected & removed)
+    tap.check(r.returncode in (0, 4, 8, 12) and "Functions changes summary" in r.stdout,
+              "abidiff ran", r.stdout + r.stderr)
+    tap.check(not ours_removed,
+              f"abidiff {os.path.basename(args.stock)} -> ours: none of our {len(expected)} "
+              f"exports is removed ({len(removed)} stock symbols left to the stock library)",
+              "removed: " + " ".join(ours_removed))
     return tap.done()
 
 
@@ -407,6 +442,13 @@ def main():
     s.add_argument("--exports", required=True)
     s.add_argument("--dump", required=True, help="readelf -W --dyn-syms of a real library")
     s.set_defaults(func=cmd_check_defaults)
+
+    s = sub.add_parser("check-abidiff")
+    s.add_argument("--lib", required=True)
+    s.add_argument("--stock", required=True, help="the real stock library to compare with")
+    s.add_argument("--abilist", required=True)
+    s.add_argument("--exports", required=True)
+    s.set_defaults(func=cmd_check_abidiff)
 
     s = sub.add_parser("check-imports")
     s.add_argument("--lib", required=True)
