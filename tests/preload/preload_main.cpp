@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include "test_util.h"
 #include "preload_env.h"
+#include "test_util.h"
 
 namespace lambshm::test {
 namespace {
