@@ -8,7 +8,8 @@ file per library naming the functions that library implements
 
 Subcommands
   version-script  the --version-script for one of our libraries
-  versions-header C macros: each exported name's default and compat versions
+  versions-header C macros: each exported name's default and compat versions,
+                  and an X-macro per name for binding implementations with .symver
   stub            assembly + version script for a link stub of a glibc 2.26
                   library (we link against these, never against the build
                   machine's glibc, so no import can be newer than 2.26)
@@ -17,6 +18,11 @@ Subcommands
                   version nodes equal the expected nodes
   check-imports   every imported symbol exists at that version in glibc 2.26;
                   no C++ runtime is needed
+  check-defaults  our default/compat rule against a real library's table
+  check-init      the library runs no code of its own when it is loaded
+
+Several --abilist files may be given: their symbols are merged (the preload
+library takes shm_* from librt's list and sem_* from libpthread's).
 
 Abilist format (glibc 2.26): "VERSION NAME F|D SIZE|A".  Where a name has
 several versions, the newest is the default (@@) and the others are compat
@@ -38,9 +44,16 @@ def version_key(v):
 
 
 class Abilist:
-    def __init__(self, path):
+    def __init__(self, paths):
         self.nodes = []          # version nodes, oldest first
         self.symbols = {}        # name -> list of (version, kind, size), oldest first
+        for path in args_list(paths):
+            self._read(path)
+        self.nodes.sort(key=version_key)
+        for versions in self.symbols.values():
+            versions.sort(key=lambda v: version_key(v[0]))
+
+    def _read(self, path):
         with open(path) as f:
             for line in f:
                 fields = line.split()
@@ -53,9 +66,6 @@ class Abilist:
                     continue
                 size = int(fields[3], 16) if len(fields) > 3 else 0
                 self.symbols.setdefault(name, []).append((version, kind, size))
-        self.nodes.sort(key=version_key)
-        for versions in self.symbols.values():
-            versions.sort(key=lambda v: version_key(v[0]))
 
     def default_version(self, name):
         return self.symbols[name][-1][0]
@@ -64,13 +74,22 @@ class Abilist:
         return [v for v, _, _ in self.symbols[name][:-1]]
 
 
+VERSION_NAME = re.compile(r"^GLIBC_\d+(\.\d+)+$")
+
+
 class Exports:
-    """abi/<lib>.exports: one name per line ('*' = every name of the abilist);
-    'GLIBC_PRIVATE name' for a private export the abilists do not list."""
+    """abi/<lib>.exports, one entry per line:
+      name                 at every version the abilist gives it ('*' = every name)
+      GLIBC_PRIVATE name   a private export the abilists do not list
+      VERSION name...      also at VERSION, a version glibc 2.26 does not have
+                           (the preload library: glibc 2.34 moved shm_* and sem_*
+                           into libc.so.6 at a new version)
+    Where a name ends up with several versions, the newest is the default."""
 
     def __init__(self, path, abilist):
-        self.public = []
+        public = set()
         self.private = []
+        self.extra = {}          # name -> versions the abilist does not have
         with open(path) as f:
             for raw in f:
                 line = raw.split("#", 1)[0].strip()
@@ -78,29 +97,62 @@ class Exports:
                     continue
                 parts = line.split()
                 if parts[0] == PRIVATE:
-                    self.private.append(parts[1])
+                    self.private.extend(parts[1:])
+                elif VERSION_NAME.match(parts[0]):
+                    if parts[0] in abilist.nodes:
+                        sys.exit(f"{path}: {parts[0]} is a glibc 2.26 version: "
+                                 "list the names alone, the abilist gives their versions")
+                    if len(parts) < 2:
+                        sys.exit(f"{path}: {parts[0]} names no function")
+                    for name in parts[1:]:
+                        self.extra.setdefault(name, []).append(parts[0])
                 elif parts[0] == "*":
-                    self.public.extend(sorted(abilist.symbols))
+                    public.update(abilist.symbols)
                 else:
-                    if parts[0] not in abilist.symbols:
-                        sys.exit(f"{path}: {parts[0]} is not in the glibc 2.26 abilist")
-                    self.public.append(parts[0])
-        self.public = sorted(set(self.public))
+                    if len(parts) != 1 or parts[0] not in abilist.symbols:
+                        sys.exit(f"{path}: {line} is not a name in the glibc 2.26 abilist")
+                    public.add(parts[0])
+        # name -> every version it is exported at, oldest first.
+        self.versions = {}
+        for name in public:
+            self.versions[name] = [v for v, _, _ in abilist.symbols[name]]
+        for name, versions in self.extra.items():
+            self.versions.setdefault(name, []).extend(versions)
+        for name in self.versions:
+            self.versions[name] = sorted(set(self.versions[name]), key=version_key)
+        self.public = sorted(self.versions)
 
-    def expected(self, abilist):
+    def default_version(self, name):
+        return self.versions[name][-1]
+
+    def compat_versions(self, name):
+        return self.versions[name][:-1]
+
+    def extra_nodes(self):
+        return sorted({v for vs in self.extra.values() for v in vs}, key=version_key)
+
+    def expected(self, abilist=None):
         """The exact set of 'name@VER' (compat) and 'name@@VER' (default)."""
         out = set()
         for name in self.public:
-            for version in abilist.compat_versions(name):
+            for version in self.compat_versions(name):
                 out.add(f"{name}@{version}")
-            out.add(f"{name}@@{abilist.default_version(name)}")
+            out.add(f"{name}@@{self.default_version(name)}")
         for name in self.private:
             out.add(f"{name}@@{PRIVATE}")
         return out
 
 
-def nodes_for(abilist, exports, with_private):
-    nodes = list(abilist.nodes)
+def nodes_for(abilist, exports, with_private, only_used=False):
+    """The version nodes a library defines, oldest first.  A replacement for a
+    glibc library defines every node the abilist has (a program may need any of
+    them); an interposer (--only-used-nodes) replaces no library, so it defines
+    exactly the nodes its own exports use."""
+    if only_used:
+        nodes = sorted({v for vs in exports.versions.values() for v in vs}, key=version_key)
+    else:
+        nodes = list(abilist.nodes) + (exports.extra_nodes() if exports else [])
+        nodes.sort(key=version_key)
     if with_private or (exports and exports.private):
         nodes.append(PRIVATE)
     return nodes
@@ -109,13 +161,18 @@ def nodes_for(abilist, exports, with_private):
 def cmd_version_script(args):
     abilist = Abilist(args.abilist)
     exports = Exports(args.exports, abilist)
-    nodes = nodes_for(abilist, exports, args.private_node)
+    nodes = nodes_for(abilist, exports, args.private_node, args.only_used_nodes)
+    # A name is listed in every node it has a version in: ld keeps a compat
+    # version bound with .symver (name@VER) only if the script lists the name
+    # in VER; a name with one version is bound by this script alone.
     by_node = {n: [] for n in nodes}
     for name in exports.public:
-        by_node[abilist.default_version(name)].append(name)
+        for version in exports.versions[name]:
+            by_node[version].append(name)
     by_node.setdefault(PRIVATE, []).extend(exports.private)
-    out = [f"/* Generated by abi/abitool.py from {os.path.basename(args.abilist)}"
-           f" and {os.path.basename(args.exports)}: do not edit. */"]
+    names = [os.path.basename(p) for p in args.abilist + [args.exports]]
+    sources = ", ".join(names[:-1]) + " and " + names[-1]
+    out = [f"/* Generated by abi/abitool.py from {sources}: do not edit. */"]
     previous = None
     for node in nodes:
         names = sorted(by_node.get(node, []))
@@ -139,15 +196,24 @@ def cmd_versions_header(args):
     lines = ["/* Generated by abi/abitool.py: do not edit. */", "#pragma once", ""]
     lines.append(f'#define LAMBSHM_BASE_VERSION "{abilist.nodes[0]}"')
     for name in exports.public:
-        lines.append(f'#define LAMBSHM_VERSION_{name} "{abilist.default_version(name)}"')
-        for v in abilist.compat_versions(name):
+        lines.append(f'#define LAMBSHM_VERSION_{name} "{exports.default_version(name)}"')
+        for v in exports.compat_versions(name):
             lines.append(f'#define LAMBSHM_COMPAT_{name}_{macro_version(v)} "{v}"')
+    lines += ["", "/* LAMBSHM_VERSIONS_<name>(X) expands X(name, TAG, \"VERSION\", \"@@\" or \"@\")",
+              "   once per version of name, the default (@@) first; TAG is the version",
+              "   as an identifier, for naming one .symver alias per version. */"]
+    for name in exports.public:
+        versions = list(reversed(exports.versions[name]))
+        xs = " ".join(f'X({name}, {macro_version(v)}, "{v}", "{"@@" if i == 0 else "@"}")'
+                      for i, v in enumerate(versions))
+        lines.append(f"#define LAMBSHM_VERSIONS_{name}(X) {xs}")
     write(args.output, "\n".join(lines) + "\n")
 
 
 def cmd_stub(args):
     abilist = Abilist(args.abilist)
-    asm = [f"/* Link stub for {args.soname}, generated from {os.path.basename(args.abilist)}. */",
+    sources = " and ".join(os.path.basename(p) for p in args.abilist)
+    asm = [f"/* Link stub for {args.soname}, generated from {sources}. */",
            ".text"]
     for index, (name, versions) in enumerate(sorted(abilist.symbols.items())):
         for vindex, (version, kind, size) in enumerate(versions):
@@ -242,7 +308,7 @@ def cmd_check_exports(args):
     abilist = Abilist(args.abilist)
     exports = Exports(args.exports, abilist)
     expected = exports.expected(abilist)
-    expected_nodes = set(nodes_for(abilist, exports, args.private_node))
+    expected_nodes = set(nodes_for(abilist, exports, args.private_node, args.only_used_nodes))
     tap = Tap()
     got = set()
     for kind, bind, ndx, name in dynamic_symbols(args, args.lib):
@@ -258,7 +324,8 @@ def cmd_check_exports(args):
     tap.check(not extra, f"{os.path.basename(args.lib)}: nothing else is exported",
               "unexpected: " + " ".join(extra))
     nodes = defined_versions(args, args.lib)
-    tap.check(nodes == expected_nodes, f"{os.path.basename(args.lib)}: version nodes equal glibc 2.26's",
+    tap.check(nodes == expected_nodes, f"{os.path.basename(args.lib)}: version nodes are exactly "
+              + " ".join(sorted(expected_nodes, key=version_key)),
               f"missing: {sorted(expected_nodes - nodes)}\nextra: {sorted(nodes - expected_nodes)}")
     if args.soname:
         dyn = readelf(args, ["-d", args.lib])
@@ -282,19 +349,36 @@ def dump_definitions(path):
     return out
 
 
+def live_definitions(args, lib):
+    """name@VER / name@@VER defined by a real library, read with readelf now."""
+    return {name for _kind, _bind, ndx, name in dynamic_symbols(args, lib)
+            if ndx not in ("UND", "ABS") and "@" in name}
+
+
 def cmd_check_defaults(args):
-    """Our rule (newest version is the default) against a real library's table."""
+    """Our rule (newest version is the default) against a real library's table.
+    With --exact, the real library must also define no other version of our names."""
     abilist = Abilist(args.abilist)
     exports = Exports(args.exports, abilist)
-    real = dump_definitions(args.dump)
+    if (args.dump is None) == (args.lib is None):
+        sys.exit("check-defaults: give exactly one of --dump and --lib")
+    real = dump_definitions(args.dump) if args.dump else live_definitions(args, args.lib)
+    source = os.path.basename(args.dump or args.lib)
     real_names = {re.split(r"@+", s)[0] for s in real}
     tap = Tap()
     expected = {s for s in exports.expected(abilist) if PRIVATE not in s}
     comparable = {s for s in expected if re.split(r"@+", s)[0] in real_names}
     mismatches = sorted(s for s in comparable if s not in real)
-    tap.check(not mismatches, f"{os.path.basename(args.dump)}: default and compat versions "
+    tap.check(not mismatches, f"{source}: default and compat versions "
               f"as derived from the abilist ({len(comparable)} compared)",
               "not so in the real library: " + " ".join(mismatches))
+    if args.exact:
+        ours = set(exports.public)
+        absent = sorted(set(exports.public) - real_names)
+        tap.check(not absent, f"{source} defines every one of our names", " ".join(absent))
+        more = sorted(s for s in real if re.split(r"@+", s)[0] in ours and s not in expected)
+        tap.check(not more, f"{source} defines no other version of our names",
+                  "only in the real library: " + " ".join(more))
     return tap.done()
 
 
@@ -357,6 +441,10 @@ def cmd_check_imports(args):
     tap.check(not runtime, f"{base}: needs no C++ runtime", "NEEDED: " + " ".join(runtime))
     unknown = [n for n in needed if not any(p.search(n) for p, _ in ABILIST_FOR)]
     tap.check(not unknown, f"{base}: needs only glibc libraries", "NEEDED: " + " ".join(unknown))
+    if args.only_needs:
+        beyond = [n for n in needed if n not in args.only_needs]
+        tap.check(not beyond, f"{base}: needs nothing but {' '.join(args.only_needs)}",
+                  "NEEDED: " + " ".join(needed))
 
     lists = {}
     for n in needed:
@@ -395,6 +483,61 @@ def cmd_check_imports(args):
     return tap.done()
 
 
+SECTION = re.compile(r"^\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+([0-9a-f]+)\s+([0-9a-f]+)")
+SYMTAB_FUNC = re.compile(r"^\s*\d+:\s+([0-9a-f]+)\s+\d+\s+FUNC\s+\w+\s+\w+\s+\S+\s+(\S+)")
+
+
+def init_functions(args, lib):
+    """The functions .init_array makes the dynamic linker run at load time, by name."""
+    sections = {}
+    for line in readelf(args, ["-S", lib]).splitlines():
+        m = SECTION.match(line)
+        if m:
+            sections[m.group(1)] = (int(m.group(2), 16), int(m.group(3), 16), int(m.group(4), 16))
+    if ".init_array" not in sections:
+        return []
+    addr, offset, size = sections[".init_array"]
+    with open(lib, "rb") as f:
+        f.seek(offset)
+        raw = f.read(size)
+    slots = {addr + i: int.from_bytes(raw[i:i + 8], "little") for i in range(0, size, 8)}
+    # Position-independent: the address is the addend of a RELATIVE relocation.
+    for line in readelf(args, ["-r", lib]).splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[2].endswith("RELATIVE"):
+            where = int(fields[0], 16)
+            if where in slots:
+                slots[where] = int(fields[3], 16)
+    names = {}
+    for line in readelf(args, ["-s", lib]).splitlines():
+        m = SYMTAB_FUNC.match(line)
+        if m:
+            names.setdefault(int(m.group(1), 16), m.group(2))
+    return [names.get(v, hex(v)) for _, v in sorted(slots.items())]
+
+
+# What the toolchain itself puts in .init_array; none of it can fail.
+#   frame_dummy             crtbeginS.o: registers transactional-memory clones, if any
+#   init_have_lse_atomics   static libgcc on aarch64 (GCC >= 10, -moutline-atomics):
+#                           reads AT_HWCAP to choose LSE or LL/SC for atomics
+TOOLCHAIN_INIT = ["frame_dummy", "init_have_lse_atomics"]
+
+
+def cmd_check_init(args):
+    """Nothing of ours runs when the library is loaded: .init_array holds only
+    the toolchain's own entries (TOOLCHAIN_INIT), and there is no
+    DT_PREINIT_ARRAY.  Needs the library's .symtab (an unstripped build)."""
+    tap = Tap()
+    base = os.path.basename(args.lib)
+    found = init_functions(args, args.lib)
+    ours = [f for f in found if f not in args.allow]
+    tap.check(not ours, f"{base}: runs no constructor of its own at load time "
+              f"(.init_array: {' '.join(found) or 'empty'})", "not allowed: " + " ".join(ours))
+    dyn = readelf(args, ["-d", args.lib])
+    tap.check("(PREINIT_ARRAY)" not in dyn, f"{base}: no DT_PREINIT_ARRAY")
+    return tap.done()
+
+
 def write(path, text):
     if os.path.exists(path) and open(path).read() == text:
         return
@@ -407,22 +550,25 @@ def main():
     p.add_argument("--readelf", default=os.environ.get("READELF", "readelf"))
     sub = p.add_subparsers(dest="cmd", required=True)
 
+    only_used = ("define only the version nodes the exports use (an interposer, "
+                 "which replaces no glibc library)")
     s = sub.add_parser("version-script")
-    s.add_argument("--abilist", required=True)
+    s.add_argument("--abilist", required=True, action="append")
     s.add_argument("--exports", required=True)
     s.add_argument("--private-node", action="store_true",
                    help="define GLIBC_PRIVATE even if nothing in it is exported")
+    s.add_argument("--only-used-nodes", action="store_true", help=only_used)
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_version_script)
 
     s = sub.add_parser("versions-header")
-    s.add_argument("--abilist", required=True)
+    s.add_argument("--abilist", required=True, action="append")
     s.add_argument("--exports", required=True)
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_versions_header)
 
     s = sub.add_parser("stub")
-    s.add_argument("--abilist", required=True)
+    s.add_argument("--abilist", required=True, action="append")
     s.add_argument("--soname", required=True)
     s.add_argument("--private-node", action="store_true")
     s.add_argument("-o", "--output", required=True)
@@ -431,16 +577,20 @@ def main():
 
     s = sub.add_parser("check-exports")
     s.add_argument("--lib", required=True)
-    s.add_argument("--abilist", required=True)
+    s.add_argument("--abilist", required=True, action="append")
     s.add_argument("--exports", required=True)
     s.add_argument("--private-node", action="store_true")
+    s.add_argument("--only-used-nodes", action="store_true", help=only_used)
     s.add_argument("--soname")
     s.set_defaults(func=cmd_check_exports)
 
     s = sub.add_parser("check-defaults")
-    s.add_argument("--abilist", required=True)
+    s.add_argument("--abilist", required=True, action="append")
     s.add_argument("--exports", required=True)
-    s.add_argument("--dump", required=True, help="readelf -W --dyn-syms of a real library")
+    s.add_argument("--dump", help="readelf -W --dyn-syms of a real library")
+    s.add_argument("--lib", help="a real library, read now")
+    s.add_argument("--exact", action="store_true",
+                   help="the real library defines our names at exactly our versions")
     s.set_defaults(func=cmd_check_defaults)
 
     s = sub.add_parser("check-abidiff")
@@ -453,7 +603,16 @@ def main():
     s = sub.add_parser("check-imports")
     s.add_argument("--lib", required=True)
     s.add_argument("--abidir", required=True, help="abi/glibc-2.26/<arch>")
+    s.add_argument("--only-needs", action="append", metavar="SONAME",
+                   help="the library needs no other library than these")
     s.set_defaults(func=cmd_check_imports)
+
+    s = sub.add_parser("check-init")
+    s.add_argument("--lib", required=True)
+    s.add_argument("--allow", action="append", default=list(TOOLCHAIN_INIT),
+                   help="another function .init_array may hold (always: "
+                        + ", ".join(TOOLCHAIN_INIT) + ")")
+    s.set_defaults(func=cmd_check_init)
 
     args = p.parse_args()
     sys.exit(args.func(args) or 0)

@@ -6,7 +6,6 @@
 #include <bit>
 #include <cerrno>
 #include <cstddef>
-#include <cstring>
 
 #include "futex.h"
 
@@ -135,12 +134,6 @@ int getvalue(sem_t* sem, int* value) {
   if (sem == nullptr || value == nullptr) return -EINVAL;
   *value = (int)(data(sem).load(std::memory_order_relaxed) & kValueMask);
   return 0;
-}
-
-void make_shared_image(unsigned value, unsigned char (&out)[sizeof(sem_t)]) {
-  memset(out, 0, sizeof out);
-  Layout l{value, kSharedFlag, 0};
-  memcpy(out, &l, sizeof l);
 }
 
 }  // namespace lambshm::sem

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include <cstdint>
+#include <cstring>
 
 namespace lambshm::sem {
 
@@ -43,6 +44,13 @@ int timedwait(sem_t* sem, const struct timespec* deadline, clockid_t clock);
 int getvalue(sem_t* sem, int* value);
 
 // The bytes of a new process-shared semaphore, as sem_open writes them to its file.
-void make_shared_image(unsigned value, unsigned char (&out)[sizeof(sem_t)]);
+// Inline so that named semaphores need nothing else from sem_ops.cpp: the
+// preload library creates semaphores but leaves waiting to libc, and the wait
+// functions would make it import libpthread-only symbols on glibc < 2.34.
+inline void make_shared_image(unsigned value, unsigned char (&out)[sizeof(sem_t)]) {
+  memset(out, 0, sizeof out);
+  Layout l{value, kSharedFlag, 0};
+  memcpy(out, &l, sizeof l);
+}
 
 }  // namespace lambshm::sem

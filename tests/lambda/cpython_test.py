@@ -74,6 +74,15 @@ def main():
         tap.check("FileNotFoundError" in line and "/dev/shm" in line,
                   "stock: Value fails in os.statvfs('/dev/shm')", out)
 
+        if preload:
+            # The overlay alone (the layer's librt and libpthread first in
+            # LD_LIBRARY_PATH, no LD_PRELOAD) cannot help where glibc keeps
+            # these functions in libc: the preload library is what does.
+            rc, out = run(["--opt", layer], "/mnt/stock_failures.py")
+            line = next((l for l in out.splitlines() if l.startswith("Queue:")), "")
+            tap.check(expected_error in line,
+                      "the layer without the preload library: Queue still fails", out)
+
         # 2. The fix, end to end, under every start method.
         for method in ("fork", "spawn", "forkserver"):
             rc, out = run(ours, "/mnt/mp_workload.py", method, "/tmp/shm")

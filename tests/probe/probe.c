@@ -12,9 +12,14 @@
  * Calls (NAME may use %HH escapes and {c*N} for N copies of byte c; NULL is a
  * null pointer; FLAGS like O_CREAT|O_EXCL|O_RDWR):
  *   shm_open NAME FLAGS MODE | shm_unlink NAME | ftruncate SIZE | close | fstat
+ *   pwrite TEXT | pread N (at offset 0 of the shm descriptor)
  *   sem_open NAME FLAGS [MODE VALUE] | sem_close | sem_unlink NAME
  *   sem_post | sem_wait | sem_trywait | sem_getvalue | sem_timedwait_ms MS
- *   sem_timedwait_abs SEC NSEC | ls [DIR] | rmtree DIR | sleep_ms MS | echo TEXT
+ *   sem_timedwait_abs SEC NSEC | await_waiter MS | ls [DIR] | rmtree DIR
+ *   sleep_ms MS | echo TEXT | time
+ * await_waiter polls (every millisecond, for at most MS) until a thread is
+ * blocked on the semaphore, reading glibc's waiter count (the high half of
+ * its first 64-bit word): then a sem_post is known to need a futex wake.
  * The last descriptor and semaphore opened are the ones the others act on.
  */
 #define _GNU_SOURCE
@@ -26,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <semaphore.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,6 +175,15 @@ static void run(char* line) {
     struct stat st;
     if (fstat(g_fd, &st) != 0) result(call, -1, 1);
     else printf("%s -> mode %o size %lld\n", call, (unsigned)(st.st_mode & 07777), (long long)st.st_size);
+  } else if (strcmp(op, "pwrite") == 0) {
+    ssize_t r = pwrite(g_fd, a1, strlen(a1), 0);
+    result(call, r, r < 0);
+  } else if (strcmp(op, "pread") == 0) {
+    char buf[256] = {0};
+    size_t n = (size_t)strtoul(a1, NULL, 0);
+    ssize_t r = pread(g_fd, buf, n < sizeof buf ? n : sizeof buf - 1, 0);
+    if (r < 0) result(call, r, 1);
+    else printf("%s -> %s\n", call, buf);
   } else if (strcmp(op, "sem_open") == 0 && argc >= 3) {
     int flags = parse_flags(argv[2]);
     sem_t* s = argc >= 5 ? sem_open(decode_name(a1), flags, (mode_t)strtol(argv[3], NULL, 8),
@@ -214,6 +229,13 @@ static void run(char* line) {
     }
     int r = sem_timedwait(g_sem, &ts);
     result(call, r, r < 0);
+  } else if (strcmp(op, "await_waiter") == 0) {
+    long ms = strtol(a1, NULL, 0), waited = 0;
+    const volatile uint64_t* data = (const volatile uint64_t*)(void*)g_sem;
+    while ((*data >> 32) == 0 && waited < ms) usleep(1000), ++waited;
+    printf("%s -> %d\n", call, (int)((*data >> 32) != 0));
+  } else if (strcmp(op, "time") == 0) {
+    printf("%s -> %lld\n", call, (long long)time(NULL));
   } else if (strcmp(op, "ls") == 0) {
     const char* dir = argc > 1 ? a1 : getenv("LAMBSHM_DIR");
     list_dir(call, dir ? dir : "/dev/shm");
