@@ -573,6 +573,7 @@ int cmd_doctor(int argc, char** argv) {
       report.append("  statically linked: its shm_open/sem_open are built in, and lambshm's "
                     "libraries cannot replace them\n");
       now.works = with_run.works = stock.works;
+      now.uses = true;  // unknown: its calls are not in a symbol table
       if (!stock.works) {
         now.why.appendf("%s is statically linked and stock glibc fails with ", prog.path);
         errno_text(stock.error, &now.why);

@@ -417,7 +417,9 @@ void inspect_program(const char* program, char** run_env, ProgramReport* out) {
                              : "a damaged ELF file");
     return;
   }
-  if (!main->info.dynamic) {
+  // Static, or static-pie (a dynamic section for relocating itself, but no
+  // interpreter and no libraries).
+  if (!main->info.dynamic || (main->info.interp == nullptr && main->info.needed.empty())) {
     out->static_binary = true;
     return;
   }
