@@ -520,12 +520,13 @@ int cmd_doctor(int argc, char** argv) {
   GlibcVersion glibc = running_glibc();
   Mechanism mechanism = mechanism_for(glibc);
   struct utsname u;
+  bool have_uname = uname(&u) == 0;
   report.appendf("System\n  glibc %s (%s), Linux %s %s\n", glibc.text,
                  shm_in_libc(glibc) ? "shm_open and sem_open are in libc.so.6: lambshm works "
                                       "by preload"
                                     : "shm_open is in librt.so.1, sem_open in libpthread.so.0: "
                                       "lambshm works as an overlay",
-                 uname(&u) == 0 ? u.release : "?", uname(&u) == 0 ? u.machine : "");
+                 have_uname ? u.release : "?", have_uname ? u.machine : "");
   Stock stock;
   check_dev_shm(glibc, &report, &stock);
   report.appendf("  stock glibc: shm_open and sem_open %s", stock.works ? "work, in " : "fail with ");

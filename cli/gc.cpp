@@ -102,7 +102,9 @@ int cmd_gc(int argc, char** argv) {
       continue;
     }
     Str line;
-    line.appendf("%s %s %s (", dry_run ? "would remove" : "removed", kind_name(o.kind), o.name);
+    line.appendf("%s %s ", dry_run ? "would remove" : "removed", kind_name(o.kind));
+    printable(o.name, &line);
+    line.append(" (");
     format_bytes((uint64_t)o.st.st_size, &line);
     line.append(", unchanged for ");
     format_age(o.age, &line);
@@ -111,7 +113,9 @@ int cmd_gc(int argc, char** argv) {
       int r = remove_entry(fd.get(), o.file, o.st);
       if (r == -ENOENT || r == -ESTALE) continue;  // someone else removed or replaced it
       if (r < 0) {
-        error("cannot remove %s %s: %s", kind_name(o.kind), o.name, strerror(-r));
+        Str name;
+        printable(o.name, &name);
+        error("cannot remove %s %s: %s", kind_name(o.kind), name.c_str(), strerror(-r));
         status = kExitFailure;
         continue;
       }

@@ -68,7 +68,7 @@ void print_table(const Vec<Object>& objects, size_t uninspected) {
   for (const Object& o : objects) {
     Str c[kColumns];
     c[kKind].append(kind_name(o.kind));
-    c[kName].append(o.name);
+    printable(o.name, &c[kName]);
     if (orphaned(o)) c[kName].append(" (orphaned)");
     c[kSize].appendf("%lld", (long long)o.st.st_size);
     owner_text(o.st.st_uid, &c[kOwner]);

@@ -83,15 +83,17 @@ int cmd_rm(int argc, char** argv) {
     size_t n = 0;
     int shm_r = make_ipc_name(name, kShmPrefix, &c[n].file);
     if (shm_r == -EINVAL) {
+      Str shown;
+      printable(name, &shown);
       error("'%s' is not an object name (names are one path component: no '/', not '.' or '..')",
-            name);
+            shown.c_str());
       status = kExitFailure;
       continue;
     }
     if (shm && shm_r == 0) c[n++].kind = Kind::kShm;
     if (sem && make_ipc_name(name, kSemPrefix, &c[n].file) == 0) c[n++].kind = Kind::kSem;
     if (n == 0) {
-      error("'%s': name too long", name);
+      error("name too long (the limit is %d bytes)", NAME_MAX);
       status = kExitFailure;
       continue;
     }
@@ -102,15 +104,18 @@ int cmd_rm(int argc, char** argv) {
       if (r == -ENOENT) continue;
       ++found;
       // What ls would call it: a file "sem.x" named as a shm object is semaphore x.
-      const char* shown = c[i].file.file;
+      const char* file_name = c[i].file.file;
       const char* kind = "shm";
       if (r == 0 && !S_ISREG(st.st_mode)) {
         kind = "other";
-      } else if (strncmp(shown, kSemPrefix, sizeof kSemPrefix - 1) == 0 &&
-                 shown[sizeof kSemPrefix - 1] != '\0') {
+      } else if (strncmp(file_name, kSemPrefix, sizeof kSemPrefix - 1) == 0 &&
+                 file_name[sizeof kSemPrefix - 1] != '\0') {
         kind = "sem";
-        shown += sizeof kSemPrefix - 1;
+        file_name += sizeof kSemPrefix - 1;
       }
+      Str shown_text;
+      printable(file_name, &shown_text);
+      const char* shown = shown_text.c_str();
       if (r == 0 && S_ISDIR(st.st_mode)) r = -EISDIR;
       if (r == 0 && dry_run) {
         printf("would remove %s %s\n", kind, shown);
@@ -131,7 +136,9 @@ int cmd_rm(int argc, char** argv) {
       if (verbose) printf("removed %s %s\n", kind, shown);
     }
     if (found == 0 && !force) {
-      error("%s: no such object%s", name,
+      Str shown;
+      printable(name, &shown);
+      error("%s: no such object%s", shown.c_str(),
             missing_dir ? " (the backing directory does not exist)" : "");
       status = kExitFailure;
     }

@@ -240,6 +240,16 @@ void json_string(const char* s, size_t n, Str* out) {
 
 void json_string(const char* s, Str* out) { json_string(s, strlen(s), out); }
 
+void printable(const char* s, Str* out) {
+  for (const auto* p = reinterpret_cast<const unsigned char*>(s); *p != '\0'; ++p) {
+    if (*p < 0x20 || *p == 0x7f) {
+      out->appendf("\\x%02x", *p);
+    } else {
+      out->append((char)*p);
+    }
+  }
+}
+
 const char* user_name(uid_t uid) {
   // getpwuid consults NSS; a uid without an entry (the Lambda user) is null.
   struct passwd* pw = getpwuid(uid);

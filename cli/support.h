@@ -146,6 +146,10 @@ bool parse_duration(const char* text, uint64_t* seconds);
 void json_string(const char* s, Str* out);
 void json_string(const char* s, size_t n, Str* out);
 
+// `s` for a terminal: control characters as \xHH, so that a file name can
+// neither break a table's lines nor send escape sequences.
+void printable(const char* s, Str* out);
+
 // The user name of `uid`, or null when it has none.
 const char* user_name(uid_t uid);
 

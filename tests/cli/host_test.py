@@ -193,6 +193,9 @@ with Scratch() as s:
         tap(r.returncode == 0 and lines and lines[0].split()[:3] == ["KIND", "NAME", "SIZE"]
             and any(l.split()[:2] == ["sem", "lt-sem"] and " 3 " in l for l in lines)
             and any("(orphaned)" in l for l in lines), "ls: the table", out)
+        tap(any(l.split()[:2] == ["shm", "odd"] and r'"name"\x0a\\x01' in l for l in lines)
+            and b"\x01" not in r.stdout,
+            "ls: control characters in a name are escaped, one line per object", out)
 
         # gc keeps what is in use, and what is newer than the limit.
         r = lambshm("gc", "--older-than", "1h", env=s.env)
