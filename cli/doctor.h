@@ -3,9 +3,39 @@
 #pragma once
 
 #include "install.h"
+#include "objects.h"
 #include "support.h"
 
 namespace lambshm::cli {
+
+// --- The system (doctor_checks.cpp) -------------------------------------------------
+
+// What stock glibc's shm_open and sem_open will do here.
+struct Stock {
+  bool works = false;
+  int error = 0;               // the errno they fail with
+  const char* dir = nullptr;   // where they keep objects
+  Str why;
+};
+// Reports on /dev/shm and works out `stock` for this glibc.
+void check_dev_shm(const GlibcVersion& glibc, Str* report, Stock* stock);
+
+struct Backing {
+  bool works = false;
+  Str why;
+};
+// Reports on the backing directory, by the libraries' rules, without creating it.
+void check_backing(const DirChoice& dir, Str* report, Backing* out);
+
+// Reports on lambshm's libraries and the Python hook.
+void check_libraries(const Install& install, Mechanism m, Str* report);
+// Whether this environment activates lambshm for ordinary programs, and how.
+bool active_here(Mechanism m, Str* how);
+
+// "ENOSYS (Python: OSError: [Errno 38] Function not implemented)"
+void errno_text(int e, Str* out);
+
+// --- A program (doctor_program.cpp) -----------------------------------------------
 
 // Where one named-object function (shm_open, shm_unlink, sem_open, sem_close,
 // sem_unlink) that an object imports would be bound.
