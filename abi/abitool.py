@@ -17,7 +17,7 @@ Subcommands
                   name@VERSION / name@@VERSION, equal the expected set; its
                   version nodes equal the expected nodes
   check-imports   every imported symbol exists at that version in glibc 2.26;
-                  no C++ runtime is needed
+                  no C++ runtime is needed; no copy relocations
   check-defaults  our default/compat rule against a real library's table
   check-init      the library runs no code of its own when it is loaded
 
@@ -480,6 +480,15 @@ def cmd_check_imports(args):
               "not in 2.26: " + " ".join(sorted(bad)))
     tap.check(not unversioned, f"{base}: no unversioned imports",
               "unversioned: " + " ".join(sorted(unversioned)))
+    # A copy relocation copies one data symbol into the program; the link
+    # stubs cannot say which of glibc's variables are aliases (environ and
+    # __environ), so glibc would go on writing a variable the program no
+    # longer reads.  Shared libraries never have them; executables must be
+    # built with -fPIC to avoid them.
+    copies = re.findall(r"R_(?:X86_64|AARCH64)_COPY\s.*?\s(\S+@\S+)",
+                        readelf(args, ["-r", lib]))
+    tap.check(not copies, f"{base}: no copy relocations",
+              "copied: " + " ".join(sorted(copies)))
     return tap.done()
 
 

@@ -49,11 +49,15 @@ const char* dir_policy_violation(const struct stat& st, uid_t euid) {
   return nullptr;
 }
 
-int open_backing_dir(const char* path, struct stat* st, const char** why) {
+int open_backing_dir(const char* path, struct stat* st, const char** why, bool create) {
   *why = nullptr;
   constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   int fd = sys::openat(AT_FDCWD, path, kFlags);
   bool created = false;
+  if (fd == -ENOENT && !create) {
+    *why = "it does not exist";
+    return fd;
+  }
   if (fd == -ENOENT) {
     int r = sys::mkdirat(AT_FDCWD, path, 01777);
     if (r == 0) {

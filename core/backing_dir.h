@@ -42,10 +42,11 @@ void make_dir_config(const char* env_dir, const char* env_debug, DirConfig* out)
 // with effective uid `euid`.
 const char* dir_policy_violation(const struct stat& st, uid_t euid);
 
-// Opens `path` as the backing directory (creating it when missing) and
-// validates it.  Returns the descriptor (O_CLOEXEC) and fills `st`, or returns
-// -errno; a refusal is -EACCES with the reason in `*why`.
-int open_backing_dir(const char* path, struct stat* st, const char** why);
+// Opens `path` as the backing directory (creating it when missing, unless
+// `create` is false: tools that only look must not create it) and validates
+// it.  Returns the descriptor (O_CLOEXEC) and fills `st`, or returns -errno; a
+// refusal is -EACCES with the reason in `*why`.
+int open_backing_dir(const char* path, struct stat* st, const char** why, bool create = true);
 
 // --- The process-wide directory ---------------------------------------------
 

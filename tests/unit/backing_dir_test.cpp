@@ -117,6 +117,22 @@ TEST_F(OpenBackingDir, CreatesOnlyTheLastComponent) {
   EXPECT_TRUE(test::list_dir(tmp.path()).empty());
 }
 
+TEST_F(OpenBackingDir, WithoutCreateAMissingDirectoryStaysMissing) {
+  std::string path = tmp / "shm";
+  EXPECT_EQ(open_backing_dir(path.c_str(), &st, &why, /*create=*/false), -ENOENT);
+  ASSERT_NE(why, nullptr);
+  EXPECT_NE(strstr(why, "does not exist"), nullptr);
+  EXPECT_TRUE(test::list_dir(tmp.path()).empty());
+  // An existing one opens and is validated as with create.
+  ASSERT_EQ(mkdir(path.c_str(), 0700), 0);
+  int fd = open_backing_dir(path.c_str(), &st, &why, /*create=*/false);
+  ASSERT_GE(fd, 0) << why;
+  close(fd);
+  std::string link = tmp / "link";
+  ASSERT_EQ(symlink(path.c_str(), link.c_str()), 0);
+  EXPECT_EQ(open_backing_dir(link.c_str(), &st, &why, /*create=*/false), -EACCES);
+}
+
 TEST_F(OpenBackingDir, RefusesASymlinkEvenToAGoodDirectory) {
   std::string target = tmp / "real", link = tmp / "link";
   ASSERT_EQ(mkdir(target.c_str(), 01777), 0);

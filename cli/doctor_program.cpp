@@ -1,0 +1,435 @@
+// lambshm doctor --for PROGRAM: where would PROGRAM's shm_open and sem_open
+// go, as things stand and under `lambshm run`?
+//
+// What the program loads is asked of the dynamic linker itself, the system's
+// (this program's own interpreter), in list mode (`ld.so --list PROGRAM`,
+// what ldd does), once with this environment and once with the environment
+// `lambshm run` would give: that answer includes LD_LIBRARY_PATH, LD_PRELOAD,
+// DT_RPATH/DT_RUNPATH and the ld.so cache exactly as they will apply.  The
+// program's own code never runs (its PT_INTERP is not used either), with one
+// exception: a Python interpreter is asked, with -c, whether lambshm's
+// multiprocessing hook is loaded at start-up, which no symbol table can tell.
+//
+// Which object defines each imported name@version is then worked out from
+// the symbol tables, in load order, as the dynamic linker binds it: the first
+// object with a definition of that name at that version wins.  Python loads
+// _multiprocessing and _posixshmem (the modules that call sem_open and
+// shm_open) only when asked, so for a Python interpreter those modules are
+// inspected too, each with the program's objects ahead of its own.
+#include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <initializer_list>
+#include <new>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+
+#include "doctor.h"
+#include "elf_reader.h"
+#include "linux_syscall.h"
+#include "unique_fd.h"
+
+extern char** environ;
+
+namespace lambshm::cli {
+
+namespace {
+
+constexpr const char* kNamedFunctions[] = {"shm_open", "shm_unlink", "sem_open", "sem_close",
+                                           "sem_unlink"};
+
+bool is_named_function(const char* name) {
+  for (const char* f : kNamedFunctions)
+    if (strcmp(name, f) == 0) return true;
+  return false;
+}
+
+const char* base_name(const char* path) {
+  const char* slash = strrchr(path, '/');
+  return slash != nullptr ? slash + 1 : path;
+}
+
+bool is_executable_file(const char* path) {
+  struct stat st;
+  return sys::fstatat(AT_FDCWD, path, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+         access(path, X_OK) == 0;
+}
+
+// `name` searched in $PATH as execvp would, or null.
+char* find_in_path(const char* name) {
+  if (strchr(name, '/') != nullptr) return xstrdup(name);
+  const char* path = getenv("PATH");
+  if (path == nullptr) path = "/usr/local/bin:/usr/bin:/bin";
+  for (const char* p = path;;) {
+    size_t length = strcspn(p, ":");
+    Str candidate;
+    if (length == 0) {
+      candidate.append(".");
+    } else {
+      candidate.append(p, length);
+    }
+    candidate.appendf("/%s", name);
+    if (is_executable_file(candidate.c_str())) return candidate.release();
+    if (p[length] == '\0') return nullptr;
+    p += length + 1;
+  }
+}
+
+// For "#!INTERP [ARG]": the program that really runs (env's argument, when
+// INTERP is env).  Null when `path` is not a script.
+char* script_interpreter(const char* path) {
+  UniqueFd fd(sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+  if (!fd.valid()) return nullptr;
+  char line[256];
+  ssize_t n = pread(fd.get(), line, sizeof line - 1, 0);
+  if (n < 3 || line[0] != '#' || line[1] != '!') return nullptr;
+  line[n] = '\0';
+  line[strcspn(line, "\n")] = '\0';
+  char* save = nullptr;
+  char* interp = strtok_r(line + 2, " \t", &save);
+  if (interp == nullptr) return nullptr;
+  if (strcmp(base_name(interp), "env") != 0) return xstrdup(interp);
+  // "#!/usr/bin/env [-S] [VAR=value]... NAME": the first plain word.
+  for (char* word; (word = strtok_r(nullptr, " \t", &save)) != nullptr;) {
+    if (word[0] == '-' || strchr(word, '=') != nullptr) continue;
+    return find_in_path(word);
+  }
+  return nullptr;
+}
+
+// The system's dynamic linker: the one this program runs with.
+const char* system_interpreter() {
+  static const char* cached = nullptr;
+  if (cached != nullptr) return cached;
+  MappedFile self;
+  ElfInfo info;
+  if (self.open("/proc/self/exe") == 0 && read_elf(self, nullptr, &info) == ElfStatus::kOk &&
+      info.interp != nullptr)
+    return cached = xstrdup(info.interp);
+#if defined(__x86_64__)
+  return cached = "/lib64/ld-linux-x86-64.so.2";
+#else
+  return cached = "/lib/ld-linux-aarch64.so.1";
+#endif
+}
+
+struct Loaded {
+  const char* name;
+  const char* path;  // null: not found
+};
+
+// Runs argv[0] with `env`, its standard output and error captured (the first
+// MiB), killed by SIGALRM after `timeout` seconds; false if it could not run.
+bool capture(const char* const* argv, char** env, unsigned timeout, Str* output, int* status,
+             Str* problem) {
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    problem->appendf("pipe: %s", strerror(errno));
+    return false;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    problem->appendf("fork: %s", strerror(errno));
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    return false;
+  }
+  if (pid == 0) {
+    dup2(pipe_fds[1], 1);
+    dup2(pipe_fds[1], 2);
+    alarm(timeout);  // survives execve
+    execve(argv[0], const_cast<char**>(argv), env);
+    dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  close(pipe_fds[1]);
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(pipe_fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (output->size() < (1u << 20)) output->append(buf, (size_t)n);
+  }
+  close(pipe_fds[0]);
+  while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
+  }
+  return true;
+}
+
+// Runs `ld.so --list target` with `env`; the objects it loads, in load order.
+bool ld_list(const char* target, char** env, Vec<Loaded>* out, Str* problem) {
+  const char* ldso = system_interpreter();
+  const char* argv[] = {ldso, "--list", target, nullptr};
+  Str text;
+  int status = 0;
+  if (!capture(argv, env, 30, &text, &status, problem)) return false;
+  Str messages;
+  const char* p = text.c_str();
+  while (*p != '\0') {
+    size_t length = strcspn(p, "\n");
+    char* line = xstrndup(p, length);
+    p += length;
+    if (*p == '\n') ++p;
+    char* s = line + strspn(line, " \t");
+    if (*s == '\0') continue;
+    char* arrow = strstr(s, " => ");
+    char* addr = strstr(s, " (0x");
+    if (arrow != nullptr) {
+      *arrow = '\0';
+      char* where = arrow + 4;
+      if (strcmp(where, "not found") == 0) {
+        out->push({s, nullptr});
+      } else if (char* a = strstr(where, " (0x")) {
+        *a = '\0';
+        out->push({s, where});
+      }
+    } else if (addr != nullptr && s[0] == '/') {
+      *addr = '\0';
+      out->push({s, s});
+    } else if (addr == nullptr) {
+      messages.appendf("%s%s", messages.empty() ? "" : "; ", s);
+    }
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    problem->appendf("%s --list %s failed%s%s", ldso, target, messages.empty() ? "" : ": ",
+                     messages.c_str());
+    return false;
+  }
+  return true;
+}
+
+// A program or library, read once.
+struct ObjectFile {
+  const char* path;
+  MappedFile file;
+  ElfInfo info;
+  bool ok;
+  bool lambshm;
+};
+
+ObjectFile* object_file(const char* path) {
+  // On the heap: a static with a destructor would need the C++ runtime's atexit.
+  static Vec<ObjectFile*>* cache = nullptr;
+  if (cache == nullptr) cache = new (xrealloc(nullptr, sizeof(Vec<ObjectFile*>))) Vec<ObjectFile*>();
+  for (ObjectFile* o : *cache)
+    if (strcmp(o->path, path) == 0) return o;
+  auto* o = new (xrealloc(nullptr, sizeof(ObjectFile))) ObjectFile{};
+  o->path = xstrdup(path);
+  o->ok = o->file.open(path) == 0 &&
+          read_elf(o->file, is_named_function, &o->info) == ElfStatus::kOk;
+  o->lambshm = o->ok && o->file.contains("LAMBSHM_DIR");
+  cache->push(o);
+  return o;
+}
+
+bool defines(const ObjectFile& o, const DynSymbol& ref) {
+  for (const DynSymbol& s : o.info.symbols) {
+    if (!s.defined || strcmp(s.name, ref.name) != 0) continue;
+    if (ref.version == nullptr ? !s.hidden
+                               : s.version == nullptr || strcmp(s.version, ref.version) == 0)
+      return true;
+  }
+  return false;
+}
+
+// Binds the named-object imports of `users` against `scope`, in order.
+void bind(const Vec<const char*>& users, const Vec<const char*>& scope, Scenario* out) {
+  for (const char* user_path : users) {
+    ObjectFile* user = object_file(user_path);
+    if (!user->ok) continue;
+    // In the order of kNamedFunctions: sem_open is named before sem_close.
+    for (const char* function : kNamedFunctions) {
+      for (const DynSymbol& ref : user->info.symbols) {
+        if (ref.defined || strcmp(ref.name, function) != 0) continue;
+        Binding b{nullptr, xstrdup(base_name(user_path)), nullptr, false};
+        Str symbol;
+        symbol.appendf("%s%s%s", ref.name, ref.version ? "@" : "",
+                       ref.version ? ref.version : "");
+        b.symbol = symbol.release();
+        for (const char* candidate : scope) {
+          ObjectFile* o = object_file(candidate);
+          if (o->ok && defines(*o, ref)) {
+            b.provider = o->path;
+            b.lambshm = o->lambshm;
+            break;
+          }
+        }
+        out->bindings.push(b);
+      }
+    }
+  }
+}
+
+void push_unique(Vec<const char*>* list, const char* path) {
+  for (const char* p : *list)
+    if (strcmp(p, path) == 0) return;
+  list->push(path);
+}
+
+void inspect_scenario(const char* program, bool python, const Vec<const char*>& modules,
+                      char** env, Scenario* out) {
+  Vec<Loaded> loaded;
+  if (!ld_list(program, env, &loaded, &out->problem)) return;
+  Vec<const char*> scope;
+  scope.push(program);
+  for (const Loaded& l : loaded) {
+    if (l.path == nullptr) {
+      out->not_found.push(l.name);
+    } else {
+      push_unique(&scope, l.path);
+    }
+  }
+  bind(scope, scope, out);
+  if (python) {
+    // Whether the hook is loaded at start-up is the interpreter's to say.
+    const char* argv[] = {program, "-c", "import sys; print('lambshm_mp_hook' in sys.modules)",
+                          nullptr};
+    Str text, problem;
+    int status = 0;
+    if (capture(argv, env, 30, &text, &status, &problem) && WIFEXITED(status) &&
+        WEXITSTATUS(status) == 0) {
+      out->python_hook = strcmp(text.c_str(), "True\n") == 0   ? 1
+                         : strcmp(text.c_str(), "False\n") == 0 ? 0
+                                                                 : -1;
+    }
+  }
+  for (const char* module : modules) {
+    Vec<Loaded> own;
+    Str problem;
+    if (!ld_list(module, env, &own, &problem)) {
+      out->problem.appendf("%s%s", out->problem.empty() ? "" : "; ", problem.c_str());
+      continue;
+    }
+    // A module dlopen'ed later sees the program's objects first, then its own.
+    Vec<const char*> module_scope;
+    for (const char* p : scope) module_scope.push(p);
+    push_unique(&module_scope, module);
+    for (const Loaded& l : own) {
+      if (l.path != nullptr) push_unique(&module_scope, l.path);
+      else out->not_found.push(l.name);
+    }
+    Vec<const char*> users;
+    users.push(module);
+    bind(users, module_scope, out);
+  }
+  out->inspected = true;
+}
+
+// Python's extension modules that call sem_open and shm_open.
+void find_python_modules(const char* real_path, Vec<const char*>* out) {
+  const char* name = base_name(real_path);
+  char version[16] = "";
+  if (strncmp(name, "python", 6) == 0 && name[6] != '\0') {
+    size_t n = strspn(name + 6, "0123456789.");
+    if (n < sizeof version) {
+      memcpy(version, name + 6, n);
+      version[n] = '\0';
+    }
+  }
+  // PREFIX/bin/pythonX.Y -> PREFIX/lib{,64}/pythonX.Y/lib-dynload
+  char* prefix = xstrdup(real_path);
+  for (int i = 0; i < 2; ++i) {
+    char* slash = strrchr(prefix, '/');
+    if (slash == nullptr) return;
+    *slash = '\0';
+  }
+  for (const char* lib : {"lib", "lib64"}) {
+    Str dir;
+    dir.appendf("%s/%s", prefix, lib);
+    UniqueFd lib_fd(sys::openat(AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!lib_fd.valid()) continue;
+    // pythonX.Y when the name says it, else the pythonX.Y directories there.
+    Vec<char*> candidates;
+    if (strchr(version, '.') != nullptr) {
+      Str c;
+      c.appendf("python%s", version);
+      candidates.push(c.release());
+    } else {
+      DIR* d = fdopendir(sys::openat(lib_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (d == nullptr) continue;
+      while (struct dirent* e = readdir(d)) {
+        if (strncmp(e->d_name, "python", 6) == 0 && strchr(e->d_name, '.') != nullptr &&
+            strspn(e->d_name + 6, "0123456789.") == strlen(e->d_name + 6))
+          candidates.push(xstrdup(e->d_name));
+      }
+      closedir(d);
+    }
+    for (char* c : candidates) {
+      Str dynload;
+      dynload.appendf("%s/%s/lib-dynload", dir.c_str(), c);
+      DIR* d = opendir(dynload.c_str());
+      if (d == nullptr) continue;
+      while (struct dirent* e = readdir(d)) {
+        size_t n = strlen(e->d_name);
+        bool wanted = strncmp(e->d_name, "_multiprocessing.", 17) == 0 ||
+                      strncmp(e->d_name, "_posixshmem.", 12) == 0;
+        if (wanted && n > 3 && strcmp(e->d_name + n - 3, ".so") == 0) {
+          Str module;
+          module.appendf("%s/%s", dynload.c_str(), e->d_name);
+          out->push(module.release());
+        }
+      }
+      closedir(d);
+    }
+    if (!out->empty()) return;
+  }
+}
+
+}  // namespace
+
+void inspect_program(const char* program, char** run_env, ProgramReport* out) {
+  out->given = program;
+  char* path = find_in_path(program);
+  if (path == nullptr) {
+    out->problem.appendf("%s: not found in PATH", program);
+    return;
+  }
+  if (char* interp = script_interpreter(path)) {
+    out->script = path;
+    path = interp;
+  }
+  char resolved[PATH_MAX];
+  if (realpath(path, resolved) == nullptr) {
+    out->problem.appendf("%s: %s", path, strerror(errno));
+    return;
+  }
+  out->path = xstrdup(resolved);
+  struct stat st;
+  if (sys::fstatat(AT_FDCWD, out->path, &st, 0) == 0)
+    out->setuid = (st.st_mode & (S_ISUID | S_ISGID)) != 0;
+
+  ObjectFile* main = object_file(out->path);
+  if (!main->ok) {
+    MappedFile f;
+    ElfInfo info;
+    int r = f.open(out->path);
+    ElfStatus s = r == 0 ? read_elf(f, nullptr, &info) : ElfStatus::kDamaged;
+    out->problem.appendf("%s: %s", out->path,
+                         r < 0 ? strerror(-r)
+                         : s == ElfStatus::kNotElf ? "not an ELF program"
+                         : s == ElfStatus::kOtherMachine
+                             ? "built for another machine or word size"
+                             : "a damaged ELF file");
+    return;
+  }
+  // Static, or static-pie (a dynamic section for relocating itself, but no
+  // interpreter and no libraries).
+  if (!main->info.dynamic || (main->info.interp == nullptr && main->info.needed.empty())) {
+    out->static_binary = true;
+    return;
+  }
+  // By the file that runs: a wrapper script named python3 (pyenv's) is not one.
+  out->python = strncmp(base_name(out->path), "python", 6) == 0;
+  if (out->python) find_python_modules(out->path, &out->modules);
+
+  inspect_scenario(out->path, out->python, out->modules, environ, &out->now);
+  if (run_env != nullptr)
+    inspect_scenario(out->path, out->python, out->modules, run_env, &out->with_run);
+}
+
+}  // namespace lambshm::cli

@@ -1,0 +1,67 @@
+// Just enough of an ELF reader for `lambshm doctor --for`: a program's
+// interpreter, DT_NEEDED and search paths, and its dynamic symbols with their
+// versions (what it imports from where, what a library defines).
+//
+// Everything is read through the dynamic segment, as the dynamic linker does
+// (section headers may be stripped), from a read-only private mapping, with
+// every offset and string checked against the file's size: a damaged or
+// hostile file gives an error, never a crash.  64-bit little-endian files for
+// this machine only, the only ones our libraries can be loaded into.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "support.h"
+
+namespace lambshm::cli {
+
+class MappedFile {
+ public:
+  MappedFile() = default;
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  // Maps a regular file read-only; 0 or -errno.
+  int open(const char* path);
+  const unsigned char* data() const { return data_; }
+  size_t size() const { return size_; }
+  // Whether the bytes of `needle` occur anywhere in the file.
+  bool contains(const char* needle) const;
+
+ private:
+  unsigned char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+enum class ElfStatus { kOk, kNotElf, kOtherMachine, kDamaged };
+
+struct DynSymbol {
+  const char* name;
+  const char* version;  // null: unversioned (or the base version)
+  bool defined;
+  bool hidden;          // a non-default version (name@VER, not name@@VER)
+  bool weak;
+};
+
+struct ElfInfo {
+  uint16_t type = 0;            // ET_EXEC, ET_DYN
+  const char* interp = nullptr; // PT_INTERP
+  bool dynamic = false;         // has a dynamic segment
+  const char* soname = nullptr;
+  const char* rpath = nullptr;
+  const char* runpath = nullptr;
+  Vec<const char*> needed;
+  // Dynamic symbols whose name passed the filter given to read_elf.
+  Vec<DynSymbol> symbols;
+};
+
+// Reads `file`.  Strings point into the mapping.  `want` chooses the dynamic
+// symbols to keep (null: none).
+ElfStatus read_elf(const MappedFile& file, bool (*want)(const char* name), ElfInfo* out);
+
+// The ELF machine this program was built for (EM_X86_64 or EM_AARCH64).
+uint16_t native_machine();
+
+}  // namespace lambshm::cli

@@ -1,0 +1,270 @@
+#include "objects.h"
+
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+
+#include "ipc_name.h"
+#include "linux_syscall.h"
+#include "sem_ops.h"
+#include "unique_fd.h"
+
+namespace lambshm::cli {
+
+void choose_dir(const char* option, DirChoice* out) {
+  const char* env = secure_getenv("LAMBSHM_DIR");
+  const char* chosen = option;
+  out->source = "--dir";
+  if (chosen == nullptr) {
+    chosen = env != nullptr && *env != '\0' ? env : nullptr;
+    out->source = chosen != nullptr ? "LAMBSHM_DIR" : "default";
+  }
+  make_dir_config(chosen, secure_getenv("LAMBSHM_DEBUG"), &out->config);
+}
+
+int open_dir_for_tools(const DirChoice& dir, struct stat* st, bool* missing) {
+  *missing = false;
+  if (dir.config.error != 0) {
+    error("the backing directory %s (%s) is unusable: %s", dir.config.path, dir.source,
+          dir.config.error == EINVAL ? "it must be an absolute path" : strerror(dir.config.error));
+    return -1;
+  }
+  const char* why = nullptr;
+  int fd = open_backing_dir(dir.config.path, st, &why, /*create=*/false);
+  if (fd == -ENOENT) {
+    *missing = true;
+    return -1;
+  }
+  if (fd < 0) {
+    error("refusing the backing directory %s: %s (%s)", dir.config.path,
+          why != nullptr ? why : "error", strerror(-fd));
+    return -1;
+  }
+  return fd;
+}
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::kShm: return "shm";
+    case Kind::kSem: return "sem";
+    case Kind::kTemp: return "tmp";
+    case Kind::kOther: return "other";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr char kTempPrefix[] = ".lambshm-tmp-";
+
+double last_change(const struct stat& st) {
+  const struct timespec& t = st.st_mtim.tv_sec > st.st_ctim.tv_sec ||
+                                     (st.st_mtim.tv_sec == st.st_ctim.tv_sec &&
+                                      st.st_mtim.tv_nsec > st.st_ctim.tv_nsec)
+                                 ? st.st_mtim
+                                 : st.st_ctim;
+  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+// Reads a semaphore's value without mapping it (a file that shrank under us
+// must not SIGBUS the tool) and only if the file is still the one we listed.
+void read_semaphore(int dir_fd, Object* o) {
+  if ((size_t)o->st.st_size != sizeof(sem_t)) return;
+  UniqueFd fd(sys::openat(dir_fd, o->file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) return;
+  struct stat st;
+  if (sys::fstat(fd.get(), &st) != 0 || st.st_ino != o->st.st_ino || st.st_dev != o->st.st_dev)
+    return;
+  sem::Layout layout;
+  if (pread(fd.get(), &layout, sizeof layout, 0) != (ssize_t)sizeof layout) return;
+  o->sem_ok = true;
+  o->sem_value = (uint32_t)(layout.data & sem::kValueMask);
+  o->sem_waiters = (uint32_t)(layout.data >> sem::kWaitersShift);
+}
+
+struct Dirent64 {
+  uint64_t ino;
+  int64_t off;
+  unsigned short reclen;
+  unsigned char type;
+  char name[1];
+};
+
+// Calls `f(name)` for every entry of the directory `fd` but "." and "..".
+template <typename F>
+int for_each_entry(int fd, F f) {
+  alignas(8) char buf[16384];
+  for (;;) {
+    long n = sys::call(SYS_getdents64, fd, buf, sizeof buf);
+    if (n < 0) return (int)n;
+    if (n == 0) return 0;
+    for (long pos = 0; pos < n;) {
+      auto* d = reinterpret_cast<Dirent64*>(buf + pos);
+      pos += d->reclen;
+      if (strcmp(d->name, ".") == 0 || strcmp(d->name, "..") == 0) continue;
+      f(d->name);
+    }
+  }
+}
+
+}  // namespace
+
+int list_objects(int dir_fd, Vec<Object>* out) {
+  // A descriptor of our own: reading moves its offset.
+  UniqueFd fd(sys::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return fd.get();
+  double now = now_seconds();
+  int r = for_each_entry(fd.get(), [&](const char* entry) {
+    Object o{};
+    if (sys::fstatat(dir_fd, entry, &o.st, AT_SYMLINK_NOFOLLOW) != 0) return;  // gone
+    o.file = xstrdup(entry);
+    o.name = o.file;
+    o.age = now - last_change(o.st);
+    if (o.age < 0) o.age = 0;
+    size_t sem_prefix = sizeof kSemPrefix - 1;
+    if (!S_ISREG(o.st.st_mode)) {
+      o.kind = Kind::kOther;
+    } else if (strncmp(entry, kTempPrefix, sizeof kTempPrefix - 1) == 0) {
+      o.kind = Kind::kTemp;
+    } else if (strncmp(entry, kSemPrefix, sem_prefix) == 0 && entry[sem_prefix] != '\0') {
+      o.kind = Kind::kSem;
+      o.name = o.file + sem_prefix;
+      read_semaphore(dir_fd, &o);
+    } else {
+      o.kind = Kind::kShm;
+    }
+    out->push(o);
+  });
+  if (r < 0) return r;
+  std::sort(out->begin(), out->end(), [](const Object& a, const Object& b) {
+    int c = strcmp(a.name, b.name);
+    return c != 0 ? c < 0 : a.kind < b.kind;
+  });
+  return 0;
+}
+
+// --- Who holds what --------------------------------------------------------------
+
+namespace {
+
+struct InodeRef {
+  ino_t ino;
+  size_t index;
+};
+
+class UserIndex {
+ public:
+  UserIndex(dev_t dev, Vec<Object>* objects) : dev_(dev), objects_(objects) {
+    for (size_t i = 0; i < objects->size(); ++i) refs_.push({(*objects)[i].st.st_ino, i});
+    std::sort(refs_.begin(), refs_.end(),
+              [](const InodeRef& a, const InodeRef& b) { return a.ino < b.ino; });
+  }
+
+  void note(dev_t dev, ino_t ino, pid_t pid) {
+    if (dev != dev_) return;
+    const InodeRef* it = std::lower_bound(
+        refs_.begin(), refs_.end(), ino,
+        [](const InodeRef& r, ino_t value) { return r.ino < value; });
+    for (; it != refs_.end() && it->ino == ino; ++it) {
+      Object& o = (*objects_)[it->index];
+      if (o.pid_count > 0 && o.pids[o.pid_count - 1] == pid) continue;
+      o.pids = static_cast<pid_t*>(xrealloc(o.pids, (o.pid_count + 1) * sizeof(pid_t)));
+      o.pids[o.pid_count++] = pid;
+    }
+  }
+
+ private:
+  dev_t dev_;
+  Vec<Object>* objects_;
+  Vec<InodeRef> refs_;
+};
+
+// Reads a whole (small, /proc) file into `out`; 0 or -errno.
+int read_all(int dir_fd, const char* path, Str* out) {
+  UniqueFd fd(sys::openat(dir_fd, path, O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return fd.get();
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return 0;
+    out->append(buf, (size_t)n);
+  }
+}
+
+// "start-end perms offset MAJ:MIN inode path" lines of /proc/PID/maps.
+int scan_maps(int pid_fd, pid_t pid, UserIndex* index) {
+  Str maps;
+  if (int r = read_all(pid_fd, "maps", &maps); r < 0) return r;
+  const char* p = maps.c_str();
+  while (*p != '\0') {
+    const char* end = strchr(p, '\n');
+    size_t length = end != nullptr ? (size_t)(end - p) : strlen(p);
+    char line[512];
+    size_t n = length < sizeof line - 1 ? length : sizeof line - 1;
+    memcpy(line, p, n);
+    line[n] = '\0';
+    unsigned major, minor;
+    unsigned long long inode;
+    if (sscanf(line, "%*s %*s %*s %x:%x %llu", &major, &minor, &inode) == 3 && inode != 0)
+      index->note(makedev(major, minor), (ino_t)inode, pid);
+    p += length;
+    if (*p == '\n') ++p;
+  }
+  return 0;
+}
+
+int scan_fds(int pid_fd, pid_t pid, UserIndex* index) {
+  UniqueFd fds(sys::openat(pid_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fds.valid()) return fds.get();
+  return for_each_entry(fds.get(), [&](const char* entry) {
+    struct stat st;
+    // Follows the descriptor's magic link to what it has open: a stat, no open.
+    if (sys::fstatat(fds.get(), entry, &st, 0) == 0) index->note(st.st_dev, st.st_ino, pid);
+  });
+}
+
+}  // namespace
+
+size_t find_users(const struct stat& dir_st, Vec<Object>* objects) {
+  if (objects->empty()) return 0;
+  UserIndex index(dir_st.st_dev, objects);
+  UniqueFd proc(sys::openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!proc.valid()) return 1;  // no /proc: nothing could be inspected
+  pid_t self = sys::getpid();
+  size_t uninspected = 0;
+  for_each_entry(proc.get(), [&](const char* entry) {
+    if (strspn(entry, "0123456789") != strlen(entry)) return;
+    pid_t pid = (pid_t)atoi(entry);
+    if (pid == self) return;
+    UniqueFd pid_fd(sys::openat(proc.get(), entry, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!pid_fd.valid()) return;  // exited
+    int a = scan_maps(pid_fd.get(), pid, &index);
+    int b = scan_fds(pid_fd.get(), pid, &index);
+    if (a == -EACCES || a == -EPERM || b == -EACCES || b == -EPERM) ++uninspected;
+  });
+  return uninspected;
+}
+
+}  // namespace lambshm::cli
+
+namespace lambshm::cli {
+
+int remove_entry(int dir_fd, const char* file, const struct stat& expected) {
+  if (strchr(file, '/') != nullptr || strcmp(file, ".") == 0 || strcmp(file, "..") == 0)
+    return -EINVAL;
+  struct stat now;
+  if (int r = sys::fstatat(dir_fd, file, &now, AT_SYMLINK_NOFOLLOW); r < 0) return r;
+  if (now.st_dev != expected.st_dev || now.st_ino != expected.st_ino) return -ESTALE;
+  if (S_ISDIR(now.st_mode)) return -EISDIR;
+  int r = sys::unlinkat(dir_fd, file, 0);
+  return r == -EPERM ? -EACCES : r;
+}
+
+}  // namespace lambshm::cli

@@ -1,0 +1,68 @@
+// The backing directory as ls, rm and gc see it: which directory, opened
+// without creating it and refused exactly as the libraries refuse it
+// (core/backing_dir.h), and what is in it.
+//
+// Kinds of entries, by glibc's naming (core/ipc_name.h):
+//   sem    "sem.NAME", a regular file: the named semaphore NAME
+//   tmp    ".lambshm-tmp-*": a semaphore being created; one that stays is
+//          the leftover of a creator killed half-way (orphaned)
+//   shm    any other regular file: the shm object of that name
+//   other  anything else (directories, symbolic links, FIFOs): never made by
+//          lambshm; listed, never removed by gc
+#pragma once
+
+#include <sys/stat.h>
+
+#include "backing_dir.h"
+#include "support.h"
+
+namespace lambshm::cli {
+
+struct DirChoice {
+  DirConfig config;
+  const char* source;  // "--dir", "LAMBSHM_DIR" or "default"
+};
+
+// The directory named by --dir (may be null), else $LAMBSHM_DIR, else /tmp/shm.
+void choose_dir(const char* option, DirChoice* out);
+
+// Opens the backing directory for reading and removing, never creating it.
+// Returns the descriptor, or -1 after printing why; *missing tells a
+// directory that does not exist (nothing to do) from a refused one.
+int open_dir_for_tools(const DirChoice& dir, struct stat* st, bool* missing);
+
+enum class Kind { kShm, kSem, kTemp, kOther };
+const char* kind_name(Kind kind);
+
+struct Object {
+  const char* file;  // the entry's name in the directory
+  const char* name;  // the object's name: the file name without "sem."
+  Kind kind;
+  struct stat st;
+  double age;        // seconds since the last change (mtime or ctime, the later)
+  bool sem_ok;       // kSem: the file holds a semaphore (32 bytes) we could read
+  uint32_t sem_value;
+  uint32_t sem_waiters;
+  pid_t* pids;       // processes that have it open or mapped
+  size_t pid_count;
+};
+
+// Every entry of the directory, sorted by name then kind; 0 or -errno.
+int list_objects(int dir_fd, Vec<Object>* out);
+
+// Fills each object's pids from /proc (open descriptors and mappings).
+// Returns how many processes could not be inspected (other users' processes,
+// unless we are root), so callers can say the answer may be incomplete.
+size_t find_users(const struct stat& dir_st, Vec<Object>* objects);
+
+}  // namespace lambshm::cli
+
+namespace lambshm::cli {
+
+// Removes the entry `file` (one path component) of the directory, only if it
+// is still the file `expected` describes; 0, -ESTALE if it was replaced
+// meanwhile, or -errno.  unlinkat on the directory's descriptor with a single
+// component: never anything outside the directory, never through a symlink.
+int remove_entry(int dir_fd, const char* file, const struct stat& expected);
+
+}  // namespace lambshm::cli

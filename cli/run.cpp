@@ -1,0 +1,137 @@
+// lambshm run COMMAND...: run a command with lambshm active (see install.h for
+// how the mechanism is chosen and the pieces are found).
+//
+// The multiprocessing hook for Python: a .pth file only works from a site
+// directory, and PYTHONUSERBASE would replace the user's own.  So `run` puts
+// lambshm's python/run directory first in PYTHONPATH; it holds a
+// sitecustomize.py that imports lambshm_mp_hook and then runs the
+// sitecustomize it shadows, if there is one (the approach of ddtrace-run and
+// opentelemetry-instrument).  Python started with -E or -I ignores PYTHONPATH
+// and gets no hook; nothing else changes for it.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "args.h"
+#include "commands.h"
+#include "install.h"
+
+namespace lambshm::cli {
+
+namespace {
+
+constexpr char kHelp[] =
+    "Usage: lambshm run [OPTION]... [--] COMMAND [ARG]...\n"
+    "Run COMMAND with lambshm active: its POSIX shared memory and named\n"
+    "semaphores live in the backing directory, whether or not /dev/shm works.\n"
+    "\n"
+    "  glibc before 2.34: lambshm's librt.so.1 and libpthread.so.0 are put first\n"
+    "                     in LD_LIBRARY_PATH (overlay)\n"
+    "  glibc 2.34 and on: liblambshm-preload.so is added to LD_PRELOAD (preload)\n"
+    "  Python:            PYTHONPATH gets lambshm's sitecustomize, which loads the\n"
+    "                     multiprocessing.Value/Array hook, then any sitecustomize\n"
+    "                     it shadows\n"
+    "\n"
+    "  --dir DIR         the backing directory for COMMAND (sets LAMBSHM_DIR)\n"
+    "  --mode MODE       overlay or preload, instead of choosing by glibc version\n"
+    "  --lib-dir DIR     use the libraries in DIR, not those next to this program\n"
+    "  --no-python-hook  leave PYTHONPATH alone\n"
+    "  --print-env       print the settings as shell 'export' lines; run nothing\n"
+    "  -h, --help        show this help\n"
+    "\n"
+    "COMMAND and its arguments are passed on untouched.  The dynamic linker\n"
+    "ignores these variables for set-uid programs.\n"
+    "\n"
+    "Exit status: COMMAND's; 125 lambshm could not be activated; 126 COMMAND\n"
+    "could not be run; 127 COMMAND was not found; 2 usage error.\n";
+
+constexpr int kExitCannotActivate = 125;
+constexpr int kExitCannotRun = 126;
+constexpr int kExitNotFound = 127;
+
+void shell_quote(const char* s, Str* out) {
+  out->append('\'');
+  for (; *s != '\0'; ++s) {
+    if (*s == '\'') {
+      out->append("'\\''");
+    } else {
+      out->append(*s);
+    }
+  }
+  out->append('\'');
+}
+
+}  // namespace
+
+int cmd_run(int argc, char** argv) {
+  static const OptionSpec kOptions[] = {
+      {"dir", 0, true},           {"mode", 0, true},       {"lib-dir", 0, true},
+      {"no-python-hook", 0, false}, {"print-env", 0, false}, {"help", 'h', false}};
+  enum { kDir, kMode, kLibDir, kNoPythonHook, kPrintEnv, kHelpOption };
+  RunOptions options;
+  bool print_env = false;
+  Args args(argc, argv, kOptions, sizeof kOptions / sizeof kOptions[0], /*stop_at_operand=*/true);
+  for (int o; (o = args.next()) != Args::kDone;) {
+    switch (o) {
+      case kDir:
+        if (args.value()[0] != '/') return usage_error("--dir needs an absolute path");
+        options.dir = args.value();
+        break;
+      case kMode:
+        options.force_mechanism = true;
+        if (strcmp(args.value(), "overlay") == 0) {
+          options.mechanism = Mechanism::kOverlay;
+        } else if (strcmp(args.value(), "preload") == 0) {
+          options.mechanism = Mechanism::kPreload;
+        } else {
+          return usage_error("--mode is overlay or preload, not '%s'", args.value());
+        }
+        break;
+      case kLibDir: options.lib_dir = args.value(); break;
+      case kNoPythonHook: options.python_hook = false; break;
+      case kPrintEnv: print_env = true; break;
+      case kHelpOption: fputs(kHelp, stdout); return kExitOk;
+      default: return kExitUsage;
+    }
+  }
+  const Vec<char*>& command = args.operands();
+  if (command.empty() && !print_env) return usage_error("no command given");
+  if (!command.empty() && print_env) return usage_error("--print-env runs no command");
+
+  Install install;
+  find_install(options.lib_dir, &install);
+  RunPlan plan;
+  Str why;
+  if (!plan_run(options, install, &plan, &why)) {
+    GlibcVersion glibc = running_glibc();
+    error("cannot activate lambshm (%s, for glibc %s): %s", mechanism_name(plan.mechanism),
+          glibc.text, why.c_str());
+    return kExitCannotActivate;
+  }
+  if (print_env) {
+    Str out;
+    for (const EnvSetting& s : plan.settings) {
+      out.appendf("export %s=", s.name);
+      shell_quote(s.value, &out);
+      out.append('\n');
+    }
+    return print(out) ? kExitOk : kExitFailure;
+  }
+  for (const EnvSetting& s : plan.settings) {
+    if (setenv(s.name, s.value, 1) != 0) {
+      error("cannot set %s: %s", s.name, strerror(errno));
+      return kExitCannotActivate;
+    }
+  }
+  char** exec_argv = static_cast<char**>(xrealloc(nullptr, (command.size() + 1) * sizeof(char*)));
+  for (size_t i = 0; i < command.size(); ++i) exec_argv[i] = command[i];
+  exec_argv[command.size()] = nullptr;
+  fflush(stdout);
+  execvp(exec_argv[0], exec_argv);
+  int e = errno;
+  error("cannot run '%s': %s", exec_argv[0], strerror(e));
+  return e == ENOENT || e == ENOTDIR ? kExitNotFound : kExitCannotRun;
+}
+
+}  // namespace lambshm::cli
