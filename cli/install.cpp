@@ -71,9 +71,12 @@ void find_install(const char* lib_dir_option, Install* out) {
   if (realpath(parent, resolved) != nullptr) parent = xstrdup(resolved);
   out->python_run = join(parent, "python/run");
   if (lib_dir_option != nullptr) {
+    // A release's lib/ (overlay libraries in lib/overlay/) or one flat directory.
+    char* overlay = join(lib_dir_option, "overlay");
+    if (!exists(overlay)) overlay = xstrdup(lib_dir_option);
     out->layout = "--lib-dir";
-    out->librt = join(lib_dir_option, kRtName);
-    out->libpthread = join(lib_dir_option, kPthreadName);
+    out->librt = join(overlay, kRtName);
+    out->libpthread = join(overlay, kPthreadName);
     out->preload = join(lib_dir_option, kPreloadName);
     return;
   }
@@ -86,9 +89,12 @@ void find_install(const char* lib_dir_option, Install* out) {
     out->preload = join(parent, "preload/liblambshm-preload.so");
     return;
   }
+  // A release or a layer: the overlay libraries live in lib/overlay/, off the
+  // default search path (/opt/lib is on Lambda's), the preload library in lib/.
+  char* overlay = join(lib, "overlay");
   out->layout = "release";
-  out->librt = join(lib, kRtName);
-  out->libpthread = join(lib, kPthreadName);
+  out->librt = join(overlay, kRtName);
+  out->libpthread = join(overlay, kPthreadName);
   out->preload = join(lib, kPreloadName);
 }
 

@@ -16,7 +16,7 @@ if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the sandbox"; exit
 
 opt=$(mktemp -d) mnt=$(mktemp -d)
 trap 'rm -rf "$opt" "$mnt"' EXIT
-mkdir "$opt/lib" && cp "$librt" "$libpthread" "$opt/lib/"
+mkdir -p "$opt/lib/overlay" && cp "$librt" "$libpthread" "$opt/lib/overlay/"
 cp "$here/client.c" "$mnt/"
 chmod -R a+rX "$opt" "$mnt"
 
@@ -33,11 +33,11 @@ check "with lambshm first in LD_LIBRARY_PATH the client works" \
 check "and leaves nothing in the backing directory" \
   test "$(echo "$out" | grep -v 'client: ok')" = ""
 
-in_sandbox "$build && mkdir /tmp/shim && cp /opt/lib/libpthread.so.0 /tmp/shim/ && LD_LIBRARY_PATH=/tmp/shim ./client shim && ls -A /tmp/shm"
+in_sandbox "$build && mkdir /tmp/shim && cp /opt/lib/overlay/libpthread.so.0 /tmp/shim/ && LD_LIBRARY_PATH=/tmp/shim ./client shim && ls -A /tmp/shm"
 check "the shim alone makes stock librt 2.31 use the backing directory (__shm_directory)" \
   test "$rc" = 0 -a "$(echo "$out" | grep -c 'client: ok')" = 1
 
-in_sandbox "LD_LIBRARY_PATH=/opt/lib ldd /opt/lib/libpthread.so.0 /opt/lib/librt.so.1"
+in_sandbox "ldd /opt/lib/overlay/libpthread.so.0 /opt/lib/overlay/librt.so.1"
 check "the shim loads the stock libpthread; neither library needs a C++ runtime" \
   test "$rc" = 0 -a -n "$(echo "$out" | grep -E '^\s*/lib64/libpthread.so.0 \(')" \
        -a -z "$(echo "$out" | grep -E 'libstdc|libgcc_s|not found')"

@@ -51,9 +51,10 @@ def main():
         return 77
     ops = parse_ops(ops_file)
     with tempfile.TemporaryDirectory() as opt, tempfile.TemporaryDirectory() as mnt:
-        os.mkdir(os.path.join(opt, "lib"))
-        shutil.copy(librt, os.path.join(opt, "lib"))
-        shutil.copy(libpthread, os.path.join(opt, "lib"))
+        overlay = os.path.join(opt, "lib", "overlay")
+        os.makedirs(overlay)
+        shutil.copy(librt, overlay)
+        shutil.copy(libpthread, overlay)
         shutil.copy(probe_c, mnt)
         with open(os.path.join(mnt, "ops"), "w") as f:
             f.write("".join(op + "\n" for op, _ in ops))

@@ -24,9 +24,9 @@ if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the sandbox"; exit
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 opt="$work/opt"
-mkdir -p "$opt/bin" "$opt/lib" "$opt/python/run"
+mkdir -p "$opt/bin" "$opt/lib/overlay" "$opt/python/run"
 cp "$lambshm" "$opt/bin/lambshm"
-cp "$librt" "$shim" "$opt/lib/"
+cp "$librt" "$shim" "$opt/lib/overlay/"
 cp "$python_dir/lambshm_mp_hook.py" "$python_dir/lambshm-mp-hook.pth" "$opt/python/"
 cp "$python_dir/run/sitecustomize.py" "$opt/python/run/"
 have_preload=0
@@ -41,7 +41,7 @@ in_sandbox() {
   rc=$?
 }
 L=/opt/bin/lambshm
-stock='LD_LIBRARY_PATH='  # the sandbox puts /opt/lib in LD_LIBRARY_PATH; a stock run clears it
+stock='LD_LIBRARY_PATH='  # the sandbox puts /opt/lib/overlay in LD_LIBRARY_PATH; a stock run clears it
 
 # --- bullseye, stock ---------------------------------------------------------------
 in_sandbox "$stock $L doctor"
@@ -54,8 +54,8 @@ in_sandbox "$stock $L doctor --for python3"
 check "doctor --for python3: stock libpthread/librt as things stand, status 1" \
   test "$rc" = 1 -a -n "$(has 'sem_open@GLIBC_2.2.5' && has '/lib/x86_64-linux-gnu/libpthread.so.0 (stock glibc)' && echo y)"
 check "doctor --for python3: under lambshm run, lambshm's libraries and the hook" \
-  test -n "$(printf '%s\n' "$out" | sed -n '/under lambshm run:/,$p' | grep -F '/opt/lib/libpthread.so.0 (lambshm)')" \
-       -a -n "$(printf '%s\n' "$out" | sed -n '/under lambshm run:/,$p' | grep -F '/opt/lib/librt.so.1 (lambshm)')" \
+  test -n "$(printf '%s\n' "$out" | sed -n '/under lambshm run:/,$p' | grep -F '/opt/lib/overlay/libpthread.so.0 (lambshm)')" \
+       -a -n "$(printf '%s\n' "$out" | sed -n '/under lambshm run:/,$p' | grep -F '/opt/lib/overlay/librt.so.1 (lambshm)')" \
        -a -n "$(printf '%s\n' "$out" | sed -n '/under lambshm run:/,$p' | grep -F 'multiprocessing hook: loaded')"
 
 in_sandbox "$stock python3 /mnt/mp.py"

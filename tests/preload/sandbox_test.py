@@ -149,11 +149,11 @@ def main():
                   f"glibc 2.36, {old} binding (the bullseye binary), under LD_PRELOAD", out + err)
 
         # 3. The overlay and the preload library in one sandbox, one backing directory.
-        overlay = "env LD_LIBRARY_PATH=/opt/lib ./probe"
+        overlay = "env LD_LIBRARY_PATH=/opt/lib/overlay ./probe"
         preload = f"env LD_LIBRARY_PATH= LD_PRELOAD={PRELOAD} ./probe"
         script = "\n".join([
             f"set -e; {BUILD_PROBE}",
-            "echo '== overlay libraries'; LD_LIBRARY_PATH=/opt/lib ldd ./probe | "
+            "echo '== overlay libraries'; LD_LIBRARY_PATH=/opt/lib/overlay ldd ./probe | "
             "grep -oE '(librt|libpthread)[^ ]* => [^ ]+' | sort -u",
             f"echo '== preload libraries'; LD_LIBRARY_PATH= LD_PRELOAD={PRELOAD} ldd ./probe | "
             "grep -oE '[^ ]*lambshm[^ ]*|(librt|libpthread)[^ ]* => [^ ]+' | sort",
@@ -173,12 +173,12 @@ def main():
         rc, out, err = sandbox_run(script)
         part = sections(out)
         libs = part.get("overlay libraries", "")
-        tap.check("librt.so.1 => /opt/lib/librt.so.1" in libs
-                  and "libpthread.so.0 => /opt/lib/libpthread.so.0" in libs,
+        tap.check("librt.so.1 => /opt/lib/overlay/librt.so.1" in libs
+                  and "libpthread.so.0 => /opt/lib/overlay/libpthread.so.0" in libs,
                   "the overlay side loads lambshm's librt and libpthread", out + err)
         libs = part.get("preload libraries", "")
-        tap.check("liblambshm-preload.so" in libs and "/opt/lib/librt" not in libs
-                  and "/opt/lib/libpthread" not in libs,
+        tap.check("liblambshm-preload.so" in libs and "/opt/lib/overlay/librt" not in libs
+                  and "/opt/lib/overlay/libpthread" not in libs,
                   "the preload side loads stock librt and libpthread, and the preload library",
                   out + err)
         b1, a2, a3, b2 = (part.get(k, "") for k in ("b1", "a2", "a3", "b2"))
