@@ -55,7 +55,7 @@ def main():
                                capture_output=True, text=True, timeout=timeout)
             return r.returncode, r.stdout + r.stderr
 
-        ours = ["--opt", layer, "--env", "PYTHONUSERBASE=/opt/python"]
+        ours = ["--opt", layer, "--env", "PYTHONPATH=/opt/python/run"]
         if preload:
             ours += ["--preload", preload]
 
@@ -90,7 +90,7 @@ def main():
                       f"lambshm: the whole workload under {method}, nothing left behind", out)
 
         # 3. The hook: needed for Value/Array, inert where /dev/shm works.
-        no_hook = [a for a in ours if a != "PYTHONUSERBASE=/opt/python" and a != "--env"]
+        no_hook = [a for a in ours if a != "PYTHONPATH=/opt/python/run" and a != "--env"]
         if preload:
             no_hook = ["--opt", layer, "--preload", preload]
         rc, out = run(no_hook, "/mnt/stock_failures.py")

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""What users deploy, tested as they deploy it (TAP):
+
+  1. tools/package makes the release tarball and the Lambda layer zip, with
+     the documented layout and a MANIFEST of exported symbols;
+  2. the end-to-end C client (tests/bullseye/client.c) runs from the unpacked
+     tarball in the bullseye userland;
+  3. the layer zip, unpacked at /opt in the Lambda-like sandbox, runs the
+     example function through lambshm-exec-wrapper exactly as Lambda's
+     bootstrap invokes it (AWS_LAMBDA_EXEC_WRAPPER RUNTIME ARGS...), with
+     Lambda's own LD_LIBRARY_PATH, on the AL2-style userland (bullseye,
+     glibc 2.31: overlay) and the AL2023-style one (this machine, glibc 2.36:
+     preload); with spaces in the wrapper's path and in arguments; and the
+     wrapper's failures are clear;
+  4. the wrapper and `lambshm run` make the same settings;
+  5. the Dockerfiles: every file they copy exists in the tarball, and the
+     environment they set, with the files where they put them, runs the
+     example function in the sandbox.
+
+Usage: release_test.py SANDBOX BUILD
+"""
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAMBDA_LD_LIBRARY_PATH = ("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
+                          "/var/task:/var/task/lib:/opt/lib")
+EXPECTED_TREE = [
+    "LICENSE", "MANIFEST", "README.md", "bin/", "bin/lambshm", "bin/lambshm-exec-wrapper",
+    "lib/", "lib/liblambshm-preload.so", "lib/overlay/", "lib/overlay/libpthread.so.0",
+    "lib/overlay/librt.so.1", "python/", "python/lambshm-mp-hook.pth",
+    "python/lambshm_mp_hook.py", "python/run/", "python/run/sitecustomize.py",
+]
+# What Lambda's Python bootstrap amounts to for this test: import the
+# function, call its handler, print the result.  Arguments are echoed to show
+# they arrive untouched.
+INVOKE = """import json, sys, traceback
+sys.path.insert(0, "/mnt")
+print("argv", json.dumps(sys.argv[1:]))
+try:
+    import lambda_handler
+    print("result", json.dumps(lambda_handler.handler({"count": 12, "limit": 3}, None)))
+except Exception as e:
+    print("error", "".join(traceback.format_exception_only(type(e), e)).strip())
+    sys.exit(1)
+"""
+
+
+class Tap:
+    def __init__(self):
+        self.n = self.failed = 0
+
+    def check(self, ok, what, detail=""):
+        self.n += 1
+        print(f"{'ok' if ok else 'not ok'} {self.n} - {what}", flush=True)
+        if not ok:
+            self.failed += 1
+            for line in str(detail).splitlines()[-30:]:
+                print(f"#   {line}")
+
+
+def unzip_keeping_modes(path, dest):
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            target = os.path.join(dest, info.filename)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(z.read(info))
+            os.chmod(target, (info.external_attr >> 16) & 0o777)
+
+
+def main():
+    sandbox, build = sys.argv[1:3]
+    if os.geteuid() != 0:
+        print("1..0 # SKIP needs root for the sandbox")
+        return 77
+    tap = Tap()
+    work = tempfile.mkdtemp(prefix="lambshm-release-")
+    try:
+        # 1. Packaging.
+        dist = os.path.join(work, "dist")
+        r = subprocess.run([os.path.join(TOP, "tools", "package"), build, dist],
+                           capture_output=True, text=True)
+        tap.check(r.returncode == 0, "tools/package builds the tarball and the layer", r.stdout + r.stderr)
+        if r.returncode != 0:
+            print(f"1..{tap.n}")
+            return 1
+        tarballs = [f for f in os.listdir(dist) if f.endswith(".tar.gz")]
+        zips = [f for f in os.listdir(dist) if f.endswith(".zip")]
+        tarball, layer_zip = os.path.join(dist, tarballs[0]), os.path.join(dist, zips[0])
+        m = re.match(r"lambshm-(.+)-linux-(x86_64|aarch64)\.tar\.gz$", tarballs[0])
+        tap.check(m is not None, f"tarball name {tarballs[0]}")
+        top = tarballs[0][: -len(".tar.gz")]
+        with tarfile.open(tarball) as t:
+            names = sorted(n[len(top) + 1:] + ("/" if t.getmember(n).isdir() else "")
+                           for n in t.getnames() if n != top)
+            modes = {n[len(top) + 1:]: t.getmember(n).mode for n in t.getnames()}
+            manifest = t.extractfile(f"{top}/MANIFEST").read().decode()
+            t.extractall(work)
+        tree = os.path.join(work, top)
+        tap.check(names == EXPECTED_TREE, "the tarball has exactly the documented layout",
+                  f"got {names}")
+        tap.check(all(modes[p] & 0o111 for p in ("bin/lambshm", "bin/lambshm-exec-wrapper")),
+                  "programs are executable")
+        tap.check("exports sem_open@@" in manifest and "exports shm_open@@GLIBC_2.34" in manifest
+                  and "needs: libc.so.6" in manifest, "MANIFEST lists exports and needs", manifest)
+        with zipfile.ZipFile(layer_zip) as z:
+            layer_names = sorted(z.namelist())
+        tap.check(layer_names == sorted([p for p in EXPECTED_TREE if not p.endswith("/")
+                                         and p not in ("LICENSE", "MANIFEST", "README.md")]
+                                        + ["share/lambshm/LICENSE", "share/lambshm/MANIFEST",
+                                           "share/lambshm/README.md"]),
+                  "the layer zip has the same tree for /opt", f"got {layer_names}")
+        subprocess.run(["chmod", "-R", "a+rX", work], check=True)
+
+        # 2. The C client from the unpacked tarball (bullseye, overlay).
+        mnt = os.path.join(work, "mnt")
+        os.mkdir(mnt)
+        shutil.copy(os.path.join(TOP, "tests", "bullseye", "client.c"), mnt)
+        shutil.copy(os.path.join(TOP, "examples", "lambda_handler.py"), mnt)
+        with open(os.path.join(mnt, "invoke.py"), "w") as f:
+            f.write(INVOKE)
+        subprocess.run(["chmod", "-R", "a+rX", mnt], check=True)
+
+        def sandbox_run(args, script, timeout=900):
+            r = subprocess.run([sandbox, "--mnt", mnt] + args + ["--", "/bin/sh", "-c", script],
+                               capture_output=True, text=True, timeout=timeout)
+            return r.returncode, r.stdout + r.stderr
+
+        rc, out = sandbox_run(["--opt", tree],
+                              "cd /tmp && gcc -O2 -o client /mnt/client.c -pthread -lrt && "
+                              "LD_LIBRARY_PATH=/opt/lib/overlay ./client release")
+        tap.check(rc == 0 and "client: ok" in out, "the C client runs from the unpacked tarball", out)
+
+        # 3. The layer, through the wrapper, as Lambda runs it.
+        layer = os.path.join(work, "layer")
+        unzip_keeping_modes(layer_zip, layer)
+        subprocess.run(["chmod", "-R", "a+rX", layer], check=True)
+        lambda_env = ["--env", f"LD_LIBRARY_PATH={LAMBDA_LD_LIBRARY_PATH}",
+                      "--env", "AWS_LAMBDA_EXEC_WRAPPER=/opt/bin/lambshm-exec-wrapper"]
+        userlands = [("AL2-style (bullseye, glibc 2.31)", [], "overlay"),
+                     ("AL2023-style (this machine, glibc 2.36)", ["--host"], "preload")]
+        python = "/usr/bin/python3"
+        for label, rootfs, mechanism in userlands:
+            base = rootfs + ["--opt", layer] + lambda_env
+            rc, out = sandbox_run(base, f"{python} /mnt/invoke.py")
+            tap.check(rc != 0 and "error" in out,
+                      f"{label}: the layer alone does nothing (Lambda's path puts /lib64 first)", out)
+            rc, out = sandbox_run(base + ["--env", "LAMBSHM_WRAPPER_DEBUG=1"],
+                                  f'"$AWS_LAMBDA_EXEC_WRAPPER" {python} /mnt/invoke.py "two words" \'q"uote\' ""')
+            tap.check(rc == 0 and '"statusCode": 200' in out and
+                      'argv ["two words", "q\\"uote", ""]' in out and mechanism in out,
+                      f"{label}: through the wrapper the function works ({mechanism}), "
+                      "arguments untouched", out)
+            rc, out = sandbox_run(
+                base, 'mkdir "/tmp/my layer" && cp -a /opt/. "/tmp/my layer/" && '
+                f'"/tmp/my layer/bin/lambshm-exec-wrapper" {python} /mnt/invoke.py "a b"')
+            tap.check(rc == 0 and '"statusCode": 200' in out and 'argv ["a b"]' in out,
+                      f"{label}: a wrapper path with spaces works", out)
+            rc, out = sandbox_run(base + ["--env", "LAMBSHM_DIR=/proc/no/such"],
+                                  f'"$AWS_LAMBDA_EXEC_WRAPPER" {python} /mnt/invoke.py')
+            tap.check(rc == 125 and "lambshm-exec-wrapper: cannot create the backing directory" in out,
+                      f"{label}: a backing directory it cannot create: clear message, status 125", out)
+            # 4. The wrapper's settings are lambshm run's.
+            # (The wrapper exports the default LAMBSHM_DIR it created; run leaves
+            # the default to the libraries: the same directory.)
+            show = 'echo "A|$LD_LIBRARY_PATH|$LD_PRELOAD|$PYTHONPATH|${LAMBSHM_DIR:-/tmp/shm}"'
+            compare = 'eval "$(/opt/bin/lambshm run --print-env)"; ' + show
+            rc_a, run_env = sandbox_run(base, compare)
+            rc_b, wrapper_env = sandbox_run(
+                base, f"/opt/bin/lambshm-exec-wrapper /bin/sh -c '{show}'")
+            tap.check(rc_a == 0 and rc_b == 0 and run_env.strip() == wrapper_env.strip(),
+                      f"{label}: the wrapper sets what `lambshm run` sets",
+                      f"run: {run_env}\nwrapper: {wrapper_env}")
+        rc, out = sandbox_run(["--opt", layer], "/opt/bin/lambshm-exec-wrapper")
+        tap.check(rc == 125 and "no runtime to run" in out, "the wrapper without a runtime: status 125", out)
+
+        # 5. The Dockerfiles.
+        for flavour, rootfs, site in (("al2", [], "/usr/local/lib/python3.9/dist-packages"),
+                                      ("al2023", ["--host"],
+                                       "/usr/local/lib/python3.11/dist-packages")):
+            path = os.path.join(TOP, "docker", flavour, "Dockerfile")
+            text = open(path).read()
+            copies = re.findall(r"^COPY --from=lambshm (.+) (\S+)$", text, re.M)
+            sources = [s[len("/lambshm/"):] for src, _ in copies for s in src.split()]
+            missing = [s for s in sources if s.rstrip("/") + ("/" if s.endswith("/") else "")
+                       not in EXPECTED_TREE and s not in EXPECTED_TREE]
+            tap.check(sources and not missing,
+                      f"docker/{flavour}: every file it copies from the tarball exists ({len(sources)})",
+                      f"missing: {missing}")
+            envs = re.findall(r"^ENV (\w+)=(\S+)$", text, re.M)
+            env_paths = [p for _, v in envs for p in v.split(":") if p.startswith("/opt/")]
+            missing = [p for p in env_paths
+                       if not os.path.exists(os.path.join(tree, p[len("/opt/"):]))]
+            tap.check(not missing, f"docker/{flavour}: every /opt path in its environment exists",
+                      f"missing: {missing}")
+            # The image: the tarball's bin/ and lib/ at /opt, the hook in
+            # site-packages (here, the interpreter's first site directory),
+            # and the image's environment.
+            hook = os.path.join(work, f"site-{flavour}")
+            os.mkdir(hook)
+            for f in ("lambshm_mp_hook.py", "lambshm-mp-hook.pth"):
+                shutil.copy(os.path.join(tree, "python", f), hook)
+            subprocess.run(["chmod", "-R", "a+rX", hook], check=True)
+            # The base image's own LD_LIBRARY_PATH, unless the Dockerfile sets it.
+            args = rootfs + ["--opt", tree, "--bind", f"{hook}:{site}",
+                             "--env", f"LD_LIBRARY_PATH={LAMBDA_LD_LIBRARY_PATH}"]
+            for k, v in envs:
+                args += ["--env", f"{k}={v}"]
+            rc, out = sandbox_run(args, f"{python} /mnt/invoke.py")
+            tap.check(rc == 0 and '"statusCode": 200' in out,
+                      f"docker/{flavour}: the image's files and environment run the function", out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"1..{tap.n}")
+    return 1 if tap.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
