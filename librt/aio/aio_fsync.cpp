@@ -1,7 +1,8 @@
-// aio_fsync and aio_fsync64.  As glibc: an operation other than O_SYNC or
-// O_DSYNC is EINVAL, a descriptor that is not open for writing is EBADF, both
-// at once; the sync is queued behind the descriptor's pending requests, so it
-// covers the writes submitted before it.
+// aio_fsync and aio_fsync64.  As glibc 2.26: an operation other than O_SYNC
+// or O_DSYNC is EINVAL and a descriptor that is not open is EBADF, both at
+// once (a read-only descriptor is accepted, as fsync accepts it); the sync is
+// queued behind the descriptor's pending requests, so it covers the writes
+// submitted before it.
 #include <aio.h>
 #include <fcntl.h>
 
@@ -17,8 +18,7 @@ namespace {
 int fsync_request(int op, struct aiocb* cb) {
   if (op != O_DSYNC && op != O_SYNC) return -EINVAL;
   if (cb == nullptr) return -EINVAL;
-  int flags = sys::fcntl_getfl(cb->aio_fildes);
-  if (flags < 0 || (flags & (O_RDWR | O_WRONLY)) == 0) return -EBADF;
+  if (sys::fcntl_getfl(cb->aio_fildes) < 0) return -EBADF;
   return submit(cb, op == O_SYNC ? kOpSync : kOpDsync, nullptr);
 }
 

@@ -43,13 +43,16 @@ inline void publish(struct aiocb* cb, ssize_t value, int error) {
   __atomic_store_n(&cb->__error_code, error, __ATOMIC_RELEASE);
 }
 
-// A lio_listio call's requests, counted down as they complete.  LIO_WAIT
-// keeps it on the caller's stack and sleeps on `remaining`; LIO_NOWAIT with a
-// notification allocates it (`heap`), and whoever drops the last reference
-// delivers `sev` and frees it.  Counts change only under the pool lock.
+// A lio_listio call's requests, counted down as they complete (under the
+// pool lock).  LIO_WAIT keeps it on the caller's stack and sleeps on
+// `finished`, which the request that drops the last reference sets after it
+// has sent its own notification (glibc's order); LIO_NOWAIT with a
+// notification allocates it (`heap`), and that request delivers `sev` and
+// frees it.
 struct Group {
   std::atomic<uint32_t> remaining;  // one per pending request, plus one while submitting
   std::atomic<bool> failed;         // a request ended with a return value of -1
+  std::atomic<uint32_t> finished;   // futex word: 1 once the last request is through
   bool heap;
   struct sigevent sev;
 };
@@ -81,7 +84,9 @@ void reset_suspend_after_fork();
 // last one (nothing is pending any more).
 bool release_submission(Group* group);
 // Forgets an interrupted LIO_WAIT group: pending requests stop counting it.
-void detach(Group* group);
+// False if there was nothing left to forget: the last request has already
+// dropped its reference and is about to set `finished`.
+bool detach(Group* group);
 // Once the last reference to a LIO_NOWAIT group is gone: delivers its
 // notification and frees it.
 void deliver_group(Group* group);

@@ -36,7 +36,7 @@ int listio(int mode, struct aiocb* const list[], int nent, struct sigevent* sig,
   if (mode != LIO_WAIT && mode != LIO_NOWAIT) return -EINVAL;
   if (nent < 0 || (nent > 0 && list == nullptr)) return -EINVAL;
 
-  Group local{{1}, {false}, false, {}};  // LIO_WAIT's: lives until every request has finished
+  Group local{{1}, {false}, {0}, false, {}};  // LIO_WAIT's: lives until every request has finished
   Group* group = nullptr;
   if (mode == LIO_WAIT) {
     group = &local;
@@ -44,7 +44,7 @@ int listio(int mode, struct aiocb* const list[], int nent, struct sigevent* sig,
     // Allocated before anything is submitted: failing now leaves nothing behind.
     void* memory = malloc(sizeof(Group));
     if (memory == nullptr) return -EAGAIN;
-    group = new (memory) Group{{1}, {false}, true, *sig};
+    group = new (memory) Group{{1}, {false}, {0}, true, *sig};
   }
 
   int total = 0;
@@ -63,12 +63,16 @@ int listio(int mode, struct aiocb* const list[], int nent, struct sigevent* sig,
   if (mode == LIO_WAIT) {
     if (total == 0) return last_error != 0 ? -last_error : 0;
     if (!all_done) {
-      uint32_t* word = reinterpret_cast<uint32_t*>(&group->remaining);
-      for (uint32_t left; (left = group->remaining.load(std::memory_order_acquire)) != 0;) {
-        futex::WaitResult w = futex::wait(word, left, nullptr, CLOCK_MONOTONIC, /*shared=*/false);
-        if (w == futex::WaitResult::kInterrupted || w == futex::WaitResult::kFailed) {
-          detach(group);  // the requests go on; they must forget this frame
-          return w == futex::WaitResult::kInterrupted ? -EINTR : -ENOSYS;
+      uint32_t* word = reinterpret_cast<uint32_t*>(&group->finished);
+      bool interruptible = true;
+      while (group->finished.load(std::memory_order_acquire) == 0) {
+        futex::WaitResult w = futex::wait(word, 0, nullptr, CLOCK_MONOTONIC, /*shared=*/false);
+        if ((w == futex::WaitResult::kInterrupted || w == futex::WaitResult::kFailed) &&
+            interruptible) {
+          // The requests go on and must forget this frame; unless the last
+          // one is already finishing, which takes a moment, not a request.
+          if (detach(group)) return w == futex::WaitResult::kInterrupted ? -EINTR : -ENOSYS;
+          interruptible = false;
         }
       }
     }

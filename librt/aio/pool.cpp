@@ -16,12 +16,14 @@
  *
  * Threads.  A runnable head goes, in this order, to an idle worker (handed
  * over directly through that worker's IdleSlot, so no wakeup is lost or
- * shared), to a new worker (fewer than aio_threads exist, default 20), or to
- * the run list, which is ordered by priority.  Hence the run list is
- * non-empty only while every worker is busy.  A worker that finishes a
- * request promotes the next request of that descriptor into the run list and
- * takes the best runnable request in the same lock hold; with nothing to do
- * it waits aio_idle_time seconds (default 1) for a hand-over, then exits.
+ * shared), to a new worker (if fewer than aio_threads exist, default 20, and
+ * none is just finishing a request: that one looks at the run list before it
+ * goes idle, so a new thread would only add an idle one), or to the run
+ * list, which is ordered by priority.  A worker that finishes a request
+ * promotes the next request of that descriptor into the run list, takes the
+ * best runnable request in the same lock hold, and passes any others still
+ * waiting to idle or new workers; with nothing to do it waits aio_idle_time
+ * seconds (default 1) for a hand-over, then exits.
  * Threads are created detached, with a small stack, with every signal
  * blocked except SIGCANCEL and SIGSETXID: a signal meant for the program must
  * never run its handler on one of our workers (which hold no program state
@@ -84,8 +86,8 @@ enum class State : uint8_t {
 
 // What must happen to a lio_listio group once the pool lock is dropped.
 struct GroupAction {
-  uint32_t* wake = nullptr;  // a LIO_WAIT caller sleeps on this word
-  Group* deliver = nullptr;  // a LIO_NOWAIT group to notify and free
+  std::atomic<uint32_t>* finish = nullptr;  // a LIO_WAIT caller sleeps on this word
+  Group* deliver = nullptr;                 // a LIO_NOWAIT group to notify and free
 };
 
 struct Request {
@@ -124,6 +126,7 @@ struct Pool {
   Request* run_last = nullptr;
   IdleSlot* idle = nullptr;
   int threads = 0;
+  int finishing = 0;     // workers between their last request and the run list
   int max_threads = 20;  // glibc's default aio_threads
   int idle_seconds = 1;  // glibc's default aio_idle_time
   bool used = false;     // aio_init may change aio_threads only before the first request
@@ -192,22 +195,24 @@ void unqueue_head(Request** link, Request* h) {
 GroupAction drop_group_ref(Group* g, bool failed) {
   GroupAction action;
   if (g == nullptr) return action;
-  // Read before the count drops: a LIO_WAIT caller may return (and its
-  // stack-allocated group vanish) as soon as it sees zero.
-  bool heap = g->heap;
-  uint32_t* w = word(g->remaining);
   if (failed) g->failed.store(true, std::memory_order_relaxed);
   if (g->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    if (heap)
+    if (g->heap)
       action.deliver = g;
     else
-      action.wake = w;
+      action.finish = &g->finished;
   }
   return action;
 }
 
 void finish_group(const GroupAction& action) {
-  if (action.wake != nullptr) futex::wake(action.wake, 1, /*shared=*/false);
+  if (action.finish != nullptr) {
+    // The LIO_WAIT caller may return, and its group vanish, as soon as it
+    // sees the store: the wake only names the address.
+    uint32_t* w = word(*action.finish);
+    action.finish->store(1, std::memory_order_release);
+    futex::wake(w, 1, /*shared=*/false);
+  }
   if (action.deliver != nullptr) deliver_group(action.deliver);
 }
 
@@ -238,18 +243,24 @@ int spawn(Request* first) {
   return -rc;
 }
 
+bool hand_to_idle(Request* r) {
+  IdleSlot* slot = g_pool.idle;
+  if (slot == nullptr) return false;
+  g_pool.idle = slot->next;
+  r->state = State::kRunning;
+  slot->request = r;
+  slot->handed.store(1, std::memory_order_release);
+  futex::wake(word(slot->handed), 1, /*shared=*/false);
+  return true;
+}
+
 // Gives a new queue head to a worker, or to the run list.  Returns -errno
 // only when no worker exists and none can be started (glibc: EAGAIN).
 int dispatch(Request* r) {
-  if (IdleSlot* slot = g_pool.idle) {
-    g_pool.idle = slot->next;
-    r->state = State::kRunning;
-    slot->request = r;
-    slot->handed.store(1, std::memory_order_release);
-    futex::wake(word(slot->handed), 1, /*shared=*/false);
-    return 0;
-  }
-  if (g_pool.threads < g_pool.max_threads) {
+  if (hand_to_idle(r)) return 0;
+  // A worker that just finished looks at the run list before going idle:
+  // starting another thread for this request would only add an idle one.
+  if (g_pool.finishing == 0 && g_pool.threads < g_pool.max_threads) {
     r->state = State::kRunning;
     int rc = spawn(r);
     if (rc == 0) {
@@ -261,6 +272,25 @@ int dispatch(Request* r) {
   }
   run_insert(r);
   return 0;
+}
+
+// After a worker took a request from the run list: the requests still there
+// go to idle workers, or to new ones while fewer than aio_threads exist.
+void spread_runnable() {
+  while (g_pool.run_first != nullptr &&
+         (g_pool.idle != nullptr || g_pool.threads < g_pool.max_threads)) {
+    Request* r = run_pop();
+    if (hand_to_idle(r)) continue;
+    if (spawn(r) == 0) {
+      ++g_pool.threads;
+      continue;
+    }
+    r->state = State::kRunnable;  // no thread to be had now: back to the front
+    r->next_run = g_pool.run_first;
+    g_pool.run_first = r;
+    if (g_pool.run_last == nullptr) g_pool.run_last = r;
+    break;
+  }
 }
 
 struct Sched {
@@ -338,6 +368,10 @@ Request* complete(Request* r, long ret) {
     unqueue_head(head_link(r->fd), r);
     group = drop_group_ref(r->group, value == -1);
     next = run_pop();
+    if (next != nullptr)
+      spread_runnable();
+    else
+      ++g_pool.finishing;  // until wait_for_work() has looked at the run list
   }
   if (held != nullptr)
     notify::release(held);
@@ -353,7 +387,9 @@ Request* complete(Request* r, long ret) {
 // thread has then been removed from the count and must exit).
 Request* wait_for_work() {
   g_pool.mutex.lock();
+  --g_pool.finishing;
   Request* r = run_pop();
+  if (r != nullptr) spread_runnable();
   if (r == nullptr && g_pool.idle_seconds >= 0) {
     IdleSlot slot;
     slot.next = g_pool.idle;
@@ -421,6 +457,7 @@ void after_fork_in_child() {
   g_pool.run_first = g_pool.run_last = nullptr;
   g_pool.idle = nullptr;
   g_pool.threads = 0;
+  g_pool.finishing = 0;
   reset_suspend_after_fork();
 }
 
@@ -549,12 +586,14 @@ bool release_submission(Group* group) {
   return group->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1;
 }
 
-void detach(Group* group) {
+bool detach(Group* group) {
   MutexLock lock(g_pool.mutex);
+  if (group->remaining.load(std::memory_order_relaxed) == 0) return false;
   for (Request* h : g_pool.heads)
     for (; h != nullptr; h = h->next_head)
       for (Request* r = h; r != nullptr; r = r->next_in_fd)
         if (r->group == group) r->group = nullptr;
+  return true;
 }
 
 }  // namespace lambshm::aio
