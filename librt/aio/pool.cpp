@@ -4,7 +4,9 @@
  * a heap Request that lives from submission until its result is published
  * and its notifications are sent; the program's aiocb only receives the
  * results (__error_code, __return_value) and the fields glibc writes at
- * submission.  The sigevent is copied at submission.
+ * submission.  The aiocb's sigevent is read when the request completes, as
+ * glibc reads it, and copied then: once the result is published the program
+ * may reuse or free the aiocb.
  *
  * Ordering.  Requests are queued per file descriptor, as glibc does: a
  * descriptor's queue is ordered by priority (the submitting thread's
@@ -98,7 +100,7 @@ struct Request {
   int policy;
   State state;
   bool notify_ok;  // set when a canceled request's result is published
-  struct sigevent sev;
+  struct sigevent sev;  // copied from the aiocb when the request completes
   Group* group;
   GroupAction group_action;
   Request* next_in_fd;  // the descriptor's queue; also links canceled requests
@@ -342,6 +344,7 @@ long perform(const Request& r) {
 // Finishes the request this worker performed (steps 2 to 6 of the design
 // comment) and returns the next runnable request, taken in the same lock hold.
 Request* complete(Request* r, long ret) {
+  r->sev = r->cb->aio_sigevent;
   ssize_t value = ret < 0 ? -1 : ret;
   int error = ret < 0 ? (int)-ret : 0;
   notify::HeldThread* held = nullptr;
@@ -488,8 +491,8 @@ int submit(struct aiocb* cb, int op, Group* group) {
 
   auto* r = static_cast<Request*>(malloc(sizeof(Request)));
   if (r == nullptr) return -EAGAIN;
-  *r = Request{cb,    cb->aio_fildes, op,      prio,    policy,  State::kQueued,
-               false, cb->aio_sigevent, group, {},      nullptr, nullptr, nullptr};
+  *r = Request{cb, cb->aio_fildes, op, prio, policy, State::kQueued, false, {}, group, {},
+               nullptr, nullptr, nullptr};
 
   MutexLock lock(g_pool.mutex);
   g_pool.used = true;
@@ -558,6 +561,7 @@ int cancel(int fd, struct aiocb* cb) {
       }
     }
     for (Request* r = canceled; r != nullptr; r = r->next_in_fd) {
+      r->sev = r->cb->aio_sigevent;
       r->notify_ok = notify::check(r->sev) == 0;
       publish(r->cb, -1, r->notify_ok ? ECANCELED : EINVAL);
       r->group_action = drop_group_ref(r->group, true);

@@ -407,6 +407,22 @@ TEST_F(Aio, SigevThreadIdSignalsThatThread) {
   EXPECT_EQ(aio_error(&gone), EINVAL);
 }
 
+TEST_F(Aio, TheSigeventIsReadWhenTheRequestCompletes) {
+  // As glibc: a program may set up the notification after submitting.
+  int sig = test_signal(0);
+  Pipe p;
+  char c;
+  struct aiocb cb = make_cb(p.r, &c, 1);
+  ASSERT_EQ(aio_read(&cb), 0);
+  cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+  cb.aio_sigevent.sigev_signo = sig;
+  cb.aio_sigevent.sigev_value.sival_int = 8;
+  ASSERT_EQ(write(p.w, "!", 1), 1);
+  siginfo_t info;
+  ASSERT_TRUE(take_signal(sig, &info, 60));
+  EXPECT_EQ(info.si_value.sival_int, 8);
+}
+
 TEST_F(Aio, SigevNoneAndUnknownKindsNotifyNobody) {
   int sig = test_signal(0);
   TempFile f;
