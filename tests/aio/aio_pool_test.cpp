@@ -15,6 +15,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -228,6 +229,49 @@ TEST(Pool, RequestsAndListsDoNotLeak) {
               fprintf(stderr, "heap in use: %zu bytes before, %zu after 2000 requests\n", before,
                       after);
               CHILD_CHECK(after <= before + 16384);  // a leak would be >= 2000 requests' worth
+              return 0;
+            }),
+            "");
+}
+
+TEST(Pool, SubmissionIsEagainWhenNoWorkerCanBeStartedAsWithStockGlibc) {
+  // A child that may not create threads (an unprivileged user at its
+  // RLIMIT_NPROC): the first request has no worker and fails at once.
+  if (getuid() != 0) GTEST_SKIP() << "needs root to become another user";
+  EXPECT_EQ(in_child([] {
+              int p[2];
+              CHILD_CHECK(pipe(p) == 0);
+              CHILD_CHECK(setgid(65534) == 0 && setuid(65534) == 0);
+              struct rlimit none = {1, 1};
+              CHILD_CHECK(setrlimit(RLIMIT_NPROC, &none) == 0);
+              void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+              auto stock_write = reinterpret_cast<int (*)(struct aiocb*)>(
+                  dlvsym(libc, "aio_write", "GLIBC_2.34"));
+              auto stock_error = reinterpret_cast<int (*)(const struct aiocb*)>(
+                  dlvsym(libc, "aio_error", "GLIBC_2.34"));
+              CHILD_CHECK(stock_write != nullptr && stock_error != nullptr);
+              char c = 'e';
+              struct aiocb ours = make_cb(p[1], &c, 1), theirs = make_cb(p[1], &c, 1);
+              errno = 0;
+              int r = aio_write(&ours);
+              int e = errno;
+              errno = 0;
+              int stock_r = stock_write(&theirs);
+              int stock_e = errno;
+              fprintf(stderr, "lambshm: %d errno %d, aio_error %d, aio_return %zd\n", r, e,
+                      aio_error(&ours), aio_return(&ours));
+              fprintf(stderr, "glibc:   %d errno %d, aio_error %d, aio_return %zd\n", stock_r,
+                      stock_e, stock_error(&theirs), theirs.__return_value);
+              CHILD_CHECK(r == -1 && e == EAGAIN);
+              CHILD_CHECK(aio_error(&ours) == EAGAIN && aio_return(&ours) == 0);
+              CHILD_CHECK(stock_r == r && stock_e == e);
+              CHILD_CHECK(stock_error(&theirs) == aio_error(&ours));
+              CHILD_CHECK(theirs.__return_value == ours.__return_value);
+              // A list whose entries all fail to start: its errno is theirs.
+              struct aiocb* list[1] = {&ours};
+              ours.aio_lio_opcode = LIO_WRITE;
+              errno = 0;
+              CHILD_CHECK(lio_listio(LIO_WAIT, list, 1, nullptr) == -1 && errno == EAGAIN);
               return 0;
             }),
             "");
