@@ -1,0 +1,14 @@
+// aio_write and aio_write64: the same function (aiocb64 is aiocb on LP64).
+#include <aio.h>
+
+#include "aio_internal.h"
+#include "export.h"
+
+LAMBSHM_EXPORT int aio_write(struct aiocb* cb) noexcept {
+  return lambshm::posix_result(lambshm::aio::submit(lambshm::aio::may_be_null(cb), LIO_WRITE, nullptr));
+}
+
+LAMBSHM_EXPORT int aio_write64(struct aiocb64* cb) noexcept {
+  return lambshm::posix_result(
+      lambshm::aio::submit(lambshm::aio::may_be_null(reinterpret_cast<struct aiocb*>(cb)), LIO_WRITE, nullptr));
+}
