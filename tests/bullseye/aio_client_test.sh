@@ -16,7 +16,7 @@ if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the sandbox"; exit
 
 opt=$(mktemp -d) mnt=$(mktemp -d)
 trap 'rm -rf "$opt" "$mnt"' EXIT
-mkdir "$opt/lib" "$mnt/out" && cp "$librt" "$opt/lib/"
+mkdir -p "$opt/lib/overlay" "$mnt/out" && cp "$librt" "$opt/lib/overlay/"
 cp "$here/aio_client.c" "$mnt/"
 chmod -R a+rX "$opt" "$mnt"
 chmod a+rwx "$mnt/out"
@@ -42,7 +42,7 @@ if printf '%s\n' "$ours" | grep -qx 'ours exit 0' && printf '%s\n' "$ours" | gre
 else
   not_ok "it succeeds, unchanged, with lambshm's librt first in LD_LIBRARY_PATH" "$ours"
 fi
-if printf '%s\n' "$ours" | grep -qx 'librt: /opt/lib/librt.so.1' &&
+if printf '%s\n' "$ours" | grep -qx 'librt: /opt/lib/overlay/librt.so.1' &&
    ! printf '%s\n' "$stock" | grep -q 'librt: /opt/'; then
   ok "the runs were served by lambshm's librt and by the stock one"
 else
