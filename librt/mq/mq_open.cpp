@@ -1,0 +1,73 @@
+// mq_open, its fortify twin __mq_open_2, and mq_unlink.
+//
+// Names: as glibc, a queue name must start with '/', which is stripped
+// (exactly one); anything else is EINVAL before the kernel is asked.  The
+// rest is the kernel's to judge ("" is ENOENT, another '/' EACCES, too long
+// ENAMETOOLONG).  The kernel's own mqueue filesystem serves the system calls,
+// whether or not /dev/mqueue is mounted; a kernel without POSIX message
+// queues says ENOSYS, and that is what the caller gets.
+#include <fcntl.h>
+#include <mqueue.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdlib>
+#include <cstring>
+
+#include "export.h"
+#include "linux_syscall.h"
+
+extern "C" mqd_t __mq_open_2(const char* name, int oflag);
+
+namespace lambshm::mq {
+namespace {
+
+int open(const char* name, int oflag, mode_t mode, struct mq_attr* attr) {
+  if (name == nullptr || name[0] != '/') return -EINVAL;
+  return (int)sys::call(SYS_mq_open, name + 1, oflag, mode, attr);
+}
+
+int unlink(const char* name) {
+  if (name == nullptr || name[0] != '/') return -EINVAL;
+  int r = (int)sys::call(SYS_mq_unlink, name + 1);
+  // unlink(2) reports EPERM or EACCES; POSIX allows mq_unlink only EACCES.
+  return r == -EPERM ? -EACCES : r;
+}
+
+// glibc's __fortify_fail, as 2.26 words it; then abort() like glibc.
+[[noreturn]] void fortify_fail(const char* msg) {
+  const char* parts[] = {"*** ", msg, " ***: ", program_invocation_name, " terminated\n"};
+  for (const char* p : parts) sys::write(2, p, strlen(p));
+  abort();
+}
+
+}  // namespace
+}  // namespace lambshm::mq
+
+// Not a cancellation point (glibc's is not either).  mode and attr are read
+// only with O_CREAT, as POSIX says.
+LAMBSHM_EXPORT mqd_t mq_open(const char* name, int oflag, ...) noexcept {
+  mode_t mode = 0;
+  struct mq_attr* attr = nullptr;
+  if (oflag & O_CREAT) {
+    va_list ap;
+    va_start(ap, oflag);
+    mode = va_arg(ap, mode_t);
+    attr = va_arg(ap, struct mq_attr*);
+    va_end(ap);
+  }
+  return lambshm::posix_result(lambshm::mq::open(name, oflag, mode, attr));
+}
+
+// What _FORTIFY_SOURCE makes of mq_open(name, oflag) with two arguments: with
+// O_CREAT the mode and attributes would be garbage, which glibc turns into a
+// fatal error.
+LAMBSHM_EXPORT mqd_t __mq_open_2(const char* name, int oflag) noexcept {
+  if (oflag & O_CREAT) lambshm::mq::fortify_fail("invalid mq_open call: O_CREAT without mode and attr");
+  return lambshm::posix_result(lambshm::mq::open(name, oflag, 0, nullptr));
+}
+
+LAMBSHM_EXPORT int mq_unlink(const char* name) noexcept {
+  return lambshm::posix_result(lambshm::mq::unlink(name));
+}
