@@ -1,14 +1,6 @@
-// mq_open, its fortify twin __mq_open_2, and mq_unlink.
-//
-// Names: as glibc, a queue name must start with '/', which is stripped
-// (exactly one); anything else is EINVAL before the kernel is asked.  The
-// rest is the kernel's to judge ("" is ENOENT, another '/' EACCES, too long
-// ENAMETOOLONG).  The kernel's own mqueue filesystem serves the system calls,
-// whether or not /dev/mqueue is mounted; a kernel without POSIX message
-// queues says ENOSYS, and that is what the caller gets.
+// mq_open, its fortify twin __mq_open_2, and mq_unlink (see mq_name.h).
 #include <fcntl.h>
 #include <mqueue.h>
-#include <sys/syscall.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -17,23 +9,12 @@
 
 #include "export.h"
 #include "linux_syscall.h"
+#include "mq/mq_name.h"
 
 extern "C" mqd_t __mq_open_2(const char* name, int oflag);
 
 namespace lambshm::mq {
 namespace {
-
-int open(const char* name, int oflag, mode_t mode, struct mq_attr* attr) {
-  if (name == nullptr || name[0] != '/') return -EINVAL;
-  return (int)sys::call(SYS_mq_open, name + 1, oflag, mode, attr);
-}
-
-int unlink(const char* name) {
-  if (name == nullptr || name[0] != '/') return -EINVAL;
-  int r = (int)sys::call(SYS_mq_unlink, name + 1);
-  // unlink(2) reports EPERM or EACCES; POSIX allows mq_unlink only EACCES.
-  return r == -EPERM ? -EACCES : r;
-}
 
 // glibc's __fortify_fail, as 2.26 words it; then abort() like glibc.
 [[noreturn]] void fortify_fail(const char* msg) {
