@@ -162,6 +162,7 @@ std::atomic<int> g_calls;
 void count(union sigval v) { g_calls.fetch_add(v.sival_int); }
 
 TEST(TimerOldAbi, SigevThread) {
+  g_calls = 0;
   OldAbi o = old_abi();
   struct sigevent ev = {};
   ev.sigev_notify = SIGEV_THREAD;
