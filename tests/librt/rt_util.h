@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <functional>
+#include <initializer_list>
 #include <string>
 
 namespace lambshm::test {
@@ -27,6 +28,10 @@ void* ours(const char* name, const char* version);
 // In a child: become nobody (uid/gid 65534) with no capabilities left.
 // False if that did not fully work (the caller then skips).
 bool drop_privileges();
+
+// In a child: makes the listed system calls fail with `error` from now on
+// (a seccomp filter).  False if seccomp is not available.
+bool deny_syscalls(std::initializer_list<long> syscalls, int error);
 
 // Now + seconds on `clock`, as an absolute timeout.
 struct timespec deadline_in(double seconds, clockid_t clock = CLOCK_REALTIME);

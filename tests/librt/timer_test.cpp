@@ -260,6 +260,54 @@ TEST(Timer, IdsAreDistinct) {
   for (timer_t t : ids) EXPECT_EQ(timer_delete(t), 0);
 }
 
+TEST(Timer, AlarmClocksNeedPrivilege) {
+  int code = in_child([] {
+    if (!drop_privileges()) return 77;
+    for (clockid_t clock : {CLOCK_REALTIME_ALARM, CLOCK_BOOTTIME_ALARM}) {
+      struct sigevent ev = none_event();
+      timer_t a, b;
+      Outcome mine = outcome([&] { return timer_create(clock, &ev, &a); });
+      Outcome theirs = outcome([&] { return stock_rt::timer_create(clock, &ev, &b); });
+      if (theirs != mine) return 1;
+      if (mine == (Outcome{-1, EOPNOTSUPP})) return 78;  // no RTC: no alarm timers at all
+      if (mine != (Outcome{-1, EPERM})) return 2;
+    }
+    return 0;
+  });
+  if (code == 77) {
+    GTEST_SKIP() << "cannot drop privileges here";
+  }
+  if (code == 78) {
+    GTEST_SKIP() << "this machine has no alarm timers (no RTC): EOPNOTSUPP for everyone, as stock";
+  }
+  EXPECT_EQ(code, 0);
+}
+
+TEST(Timer, SigevThreadWithoutThreadsIsEagain) {
+  // glibc's errno when its helper thread cannot start.  A fresh child has no
+  // helper of ours (the fork handler forgot the parent's).
+  struct sigevent ev = {};
+  ev.sigev_notify = SIGEV_THREAD;
+  ev.sigev_notify_function = [](union sigval) {};
+  timer_t t;
+  ASSERT_EQ(timer_create(CLOCK_MONOTONIC, &ev, &t), 0);  // the parent's helper runs
+  int code = in_child([&] {
+    if (!deny_syscalls({SYS_clone, SYS_clone3}, EAGAIN)) return 77;
+    timer_t mine;
+    if (!(outcome([&] { return timer_create(CLOCK_MONOTONIC, &ev, &mine); }) ==
+          (Outcome{-1, EAGAIN})))
+      return 1;
+    // The other kinds need no thread.
+    struct sigevent none = none_event();
+    return timer_create(CLOCK_MONOTONIC, &none, &mine) == 0 ? 0 : 2;
+  });
+  if (code == 77) {
+    GTEST_SKIP() << "no seccomp here";
+  }
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(timer_delete(t), 0);
+}
+
 // --- SIGEV_SIGNAL (in a child: a process-directed signal) -------------------
 
 int wait_for(int sig, siginfo_t* info, int seconds = 30) {
