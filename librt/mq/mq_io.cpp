@@ -1,0 +1,55 @@
+// mq_send, mq_receive, mq_timedsend, mq_timedreceive: cancellation points,
+// as in glibc (which makes the untimed ones the timed system calls with no
+// timeout).  The kernel checks everything: message size against the queue's
+// (EMSGSIZE), priority (EINVAL at MQ_PRIO_MAX and above), the timeout's
+// nanoseconds (EINVAL), the descriptor and its mode (EBADF).
+#include <mqueue.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+
+#include <cerrno>
+
+#include "export.h"
+#include "linux_syscall.h"
+#include "notify/cancel.h"
+
+namespace lambshm::mq {
+namespace {
+
+long timedsend(mqd_t q, const char* msg, size_t len, unsigned prio, const struct timespec* abs) {
+  return cancel::point([&] { return sys::call(SYS_mq_timedsend, q, msg, len, prio, abs); });
+}
+
+long timedreceive(mqd_t q, char* msg, size_t len, unsigned* prio, const struct timespec* abs) {
+  return cancel::point([&] { return sys::call(SYS_mq_timedreceive, q, msg, len, prio, abs); });
+}
+
+ssize_t posix_ssize(long r) {
+  if (r < 0) {
+    errno = (int)-r;
+    return -1;
+  }
+  return r;
+}
+
+}  // namespace
+}  // namespace lambshm::mq
+
+LAMBSHM_EXPORT int mq_send(mqd_t mqdes, const char* msg, size_t len, unsigned prio) {
+  return lambshm::posix_result((int)lambshm::mq::timedsend(mqdes, msg, len, prio, nullptr));
+}
+
+LAMBSHM_EXPORT int mq_timedsend(mqd_t mqdes, const char* msg, size_t len, unsigned prio,
+                                const struct timespec* abs_timeout) {
+  return lambshm::posix_result((int)lambshm::mq::timedsend(mqdes, msg, len, prio, abs_timeout));
+}
+
+LAMBSHM_EXPORT ssize_t mq_receive(mqd_t mqdes, char* msg, size_t len, unsigned* prio) {
+  return lambshm::mq::posix_ssize(lambshm::mq::timedreceive(mqdes, msg, len, prio, nullptr));
+}
+
+LAMBSHM_EXPORT ssize_t mq_timedreceive(mqd_t mqdes, char* msg, size_t len, unsigned* prio,
+                                       const struct timespec* abs_timeout) {
+  return lambshm::mq::posix_ssize(
+      lambshm::mq::timedreceive(mqdes, msg, len, prio, abs_timeout));
+}

@@ -1,0 +1,47 @@
+// What SIGEV_THREAD notification needs, shared by POSIX timers and message
+// queues.  The kernel cannot start threads: for both, a helper thread of ours
+// waits for the kernel's event (a signal for timers, a netlink message for
+// message queues) and starts a new thread running the user's function, with
+// the attributes the user gave (sigevent.sigev_notify_attributes).
+#pragma once
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdint>
+
+namespace lambshm::notify {
+
+// glibc's internal real-time signals (reserved from applications, which see
+// SIGRTMIN = 34): SIGCANCEL (32) doubles as SIGTIMER, the signal glibc's own
+// timer helper waits for; SIGSETXID (33) makes every thread run setuid() and
+// friends, so no thread may block it for long.
+inline constexpr int kSigCancel = 32;
+inline constexpr int kSigSetXid = 33;
+
+// The kernel's sigset_t: one bit per signal, 64 signals on x86_64 and aarch64.
+using KernelSigset = uint64_t;
+inline constexpr KernelSigset sig_bit(int sig) { return KernelSigset{1} << (sig - 1); }
+
+// Initialises *out (for pthread_create) from `user` (nullptr: defaults),
+// copying every attribute the public API can read, and makes it detached:
+// nobody joins a notification thread.  The copy owns nothing of `user`, which
+// the caller may destroy right after timer_create or mq_notify returns.
+// 0 or -errno; on failure *out is not initialised.
+int copy_attributes(const pthread_attr_t* user, pthread_attr_t* out);
+
+// Starts a detached helper thread running fn(arg), with a small stack and
+// every signal blocked but SIGSETXID while it starts.  0 or -errno.
+int start_helper(void* (*fn)(void*), void* arg);
+
+// First thing in a helper thread: block every signal but SIGSETXID, with a
+// raw system call since pthread_sigmask refuses SIGCANCEL (which the timer
+// helper waits for).  The mask inherited from start_helper is not enough:
+// glibc 2.32 and later unblock SIGCANCEL in every new thread.
+void block_helper_signals();
+
+// First thing in a notification thread: its creator (a helper) blocks every
+// signal, which user code does not expect; glibc 2.26 unblocks them all.
+void unblock_all_signals();
+
+}  // namespace lambshm::notify

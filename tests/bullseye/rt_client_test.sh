@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# rt_client.c (timers, message queues, clocks), compiled in the Debian
+# bullseye userland with its own gcc, run in the Lambda-like sandbox (no
+# /dev/mqueue, uid 993): once with bullseye's stock librt 2.31, once with
+# lambshm's librt.so.1 first in LD_LIBRARY_PATH.  Both runs must pass every
+# check, and their transcripts must be identical line for line.
+# Output: TAP.  Usage: rt_client_test.sh SANDBOX LIBRT
+set -u
+sandbox="$1" librt="$2"
+here="$(cd "$(dirname "$0")" && pwd)"
+n=0 failed=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "$l" | sed 's/^/# /'; done; }
+check() { local what="$1"; shift; if "$@"; then ok "$what"; else not_ok "$what" "$out"; fi; }
+
+if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the sandbox"; exit 77; fi
+
+opt=$(mktemp -d) mnt=$(mktemp -d)
+trap 'rm -rf "$opt" "$mnt"' EXIT
+mkdir -p "$opt/lib/overlay" && cp "$librt" "$opt/lib/overlay/"
+cp "$here/rt_client.c" "$mnt/"
+chmod -R a+rX "$opt" "$mnt"
+
+in_sandbox() { out=$("$sandbox" --opt "$opt" --mnt "$mnt" -- /bin/sh -c "$1" 2>&1); rc=$?; }
+build='cd /tmp && gcc -O2 -D_FORTIFY_SOURCE=2 -Wall -Werror -o rt_client /mnt/rt_client.c -pthread -lrt -ldl'
+
+in_sandbox "test ! -e /dev/mqueue && $build && LD_LIBRARY_PATH= ./rt_client"
+stock="$out"
+check "stock glibc 2.31: every check passes (no /dev/mqueue mounted)" \
+  test "$rc" = 0 -a -n "$(echo "$stock" | grep -Fx 'rt_client: ok')"
+
+in_sandbox "test ! -e /dev/mqueue && $build && ./rt_client"
+ours="$out"
+check "lambshm's librt first in LD_LIBRARY_PATH: every check passes" \
+  test "$rc" = 0 -a -n "$(echo "$ours" | grep -Fx 'rt_client: ok')"
+
+out="$(diff <(echo "$stock") <(echo "$ours"))"
+check "the transcripts are identical ($(echo "$stock" | wc -l) lines)" \
+  test -z "$out" -a -n "$(echo "$stock" | grep -Fx 'rt_client: ok')"
+
+in_sandbox "$build && ./rt_client where"
+check "the calls went to lambshm's librt" \
+  test "$rc" = 0 -a "$(echo "$out" | grep -cv ' /opt/lib/overlay/librt.so.1$')" = 0 \
+       -a "$(echo "$out" | wc -l)" -ge 3
+
+in_sandbox "$build && LD_LIBRARY_PATH= ./rt_client where"
+check "and without it, to the stock ones" \
+  test "$rc" = 0 -a "$(echo "$out" | grep -c '/opt/lib')" = 0
+
+echo "1..$n"
+[ "$failed" = 0 ]

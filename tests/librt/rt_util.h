@@ -1,0 +1,39 @@
+// Helpers for the librt suite.
+#pragma once
+
+#include <time.h>
+
+#include <functional>
+#include <initializer_list>
+#include <string>
+
+namespace lambshm::test {
+
+// Runs fn() in a forked child and returns its exit code; a child killed by
+// a signal gives 128 + signal, one still running after `timeout_s` is killed
+// and gives -1.  For tests that need a fresh single-threaded process (signal
+// delivery to "the process", fork behaviour, dropped privileges).
+int in_child(const std::function<int()>& fn, int timeout_s = 60);
+
+// Polls pred() until it holds or `timeout_ms` passed: a bound against hangs,
+// never a timing assertion.
+bool eventually(const std::function<bool()>& pred, int timeout_ms = 30000);
+
+// The path of the shared object that defines the code at `address`.
+std::string library_of(const void* address);
+
+// name@version in our librt.so.1 (the one this executable loaded), or null.
+void* ours(const char* name, const char* version);
+
+// In a child: become nobody (uid/gid 65534) with no capabilities left.
+// False if that did not fully work (the caller then skips).
+bool drop_privileges();
+
+// In a child: makes the listed system calls fail with `error` from now on
+// (a seccomp filter).  False if seccomp is not available.
+bool deny_syscalls(std::initializer_list<long> syscalls, int error);
+
+// Now + seconds on `clock`, as an absolute timeout.
+struct timespec deadline_in(double seconds, clockid_t clock = CLOCK_REALTIME);
+
+}  // namespace lambshm::test
