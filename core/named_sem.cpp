@@ -185,7 +185,11 @@ int create_attempt(int dir, const char* file, mode_t mode, unsigned value, bool 
     g_table.unreserve();
     return r;
   }
+  // Once the name exists, another thread of this process can open the file
+  // and map it before we insert ours: then we share its mapping, as adopt()
+  // does, and must drop our own.
   *out = g_table.insert(st.st_dev, st.st_ino, mapping);
+  if (*out != mapping) unmap(mapping);
   return 0;
 }
 
