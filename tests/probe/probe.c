@@ -15,6 +15,9 @@
  *   sem_open NAME FLAGS [MODE VALUE] | sem_close | sem_unlink NAME
  *   sem_post | sem_wait | sem_trywait | sem_getvalue | sem_timedwait_ms MS
  *   sem_timedwait_abs SEC NSEC | ls [DIR] | rmtree DIR | sleep_ms MS | echo TEXT
+ *   sh COMMAND... (runs the rest of the line with /bin/sh: lets a test change the
+ *   backing directory between two calls) | fill_fds (opens /dev/null until EMFILE)
+ *   | free_fd (closes one of those)
  * The last descriptor and semaphore opened are the ones the others act on.
  */
 #define _GNU_SOURCE
@@ -96,6 +99,8 @@ static int parse_flags(const char* s) {
 
 static int g_fd = -1;
 static sem_t* g_sem = SEM_FAILED;
+static int g_hog[65536];
+static int g_hogs;
 
 static void result(const char* call, long r, int failed) {
   if (failed)
@@ -221,6 +226,15 @@ static void run(char* line) {
     char cmd[8300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", a1);
     result(call, system(cmd), 0);
+  } else if (strcmp(op, "fill_fds") == 0) {
+    while ((g_hog[g_hogs] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0 && g_hogs < 65535) ++g_hogs;
+    printf("%s -> %s after %d\n", call, errno_name(errno), g_hogs);
+  } else if (strcmp(op, "free_fd") == 0) {
+    int r = g_hogs > 0 ? close(g_hog[--g_hogs]) : -1;
+    result(call, r, r < 0);
+  } else if (strcmp(op, "sh") == 0) {
+    int r = system(call + 3);
+    result(call, r, 0);
   } else if (strcmp(op, "sleep_ms") == 0) {
     usleep((useconds_t)strtol(a1, NULL, 0) * 1000);
   } else if (strcmp(op, "echo") == 0) {
