@@ -99,6 +99,9 @@ static int parse_flags(const char* s) {
 
 static int g_fd = -1;
 static sem_t* g_sem = SEM_FAILED;
+/* sem_opens of g_sem not yet closed: "(same)" means the same mapping while
+ * still open, not an address that happens to be reused after sem_close. */
+static int g_sem_refs;
 static int g_hog[65536];
 static int g_hogs;
 
@@ -182,11 +185,14 @@ static void run(char* line) {
     if (s == SEM_FAILED) {
       result(call, -1, 1);
     } else {
-      printf("%s -> sem%s\n", call, s == g_sem ? " (same)" : "");
+      int same = s == g_sem && g_sem_refs > 0;
+      printf("%s -> sem%s\n", call, same ? " (same)" : "");
+      g_sem_refs = same ? g_sem_refs + 1 : 1;
       g_sem = s;
     }
   } else if (strcmp(op, "sem_close") == 0) {
     int r = sem_close(g_sem);
+    if (r == 0 && g_sem_refs > 0) --g_sem_refs;
     result(call, r, r < 0);
   } else if (strcmp(op, "sem_unlink") == 0) {
     int r = sem_unlink(decode_name(a1));
