@@ -130,12 +130,16 @@ void retire(DirHandle* h) {
                                             std::memory_order_relaxed));
 }
 
-// Whether h->fd still refers to the directory h validated, whatever has
-// become of that directory since (deleted, made unacceptable): then the
-// number is still ours, not one the program reused.
-bool still_ours(const DirHandle* h) {
+// Whether h->fd is still our number: it refers to the directory h validated
+// (since deleted or made unacceptable), or to `fresh`, the directory just
+// opened again (another thread replacing the same vanished directory moved
+// it there first).  Anything else means the program closed our descriptor
+// and perhaps reused the number.
+bool number_is_ours(const DirHandle* h, const struct stat& fresh) {
   struct stat st;
-  return sys::fstat(h->fd, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino;
+  if (sys::fstat(h->fd, &st) != 0) return false;
+  return (st.st_dev == h->dev && st.st_ino == h->ino) ||
+         (st.st_dev == fresh.st_dev && st.st_ino == fresh.st_ino);
 }
 
 bool still_good(const DirHandle* h) {
@@ -172,7 +176,8 @@ int reopen(DirHandle* seen) {
   // re-created again and again does not cost a descriptor each time.  When
   // it is not ours (the program closed it, perhaps reused the number), it is
   // left alone.
-  bool reused = seen != nullptr && still_ours(seen) && sys::dup3(fd, seen->fd, O_CLOEXEC) >= 0;
+  bool reused =
+      seen != nullptr && number_is_ours(seen, st) && sys::dup3(fd, seen->fd, O_CLOEXEC) >= 0;
   if (reused) {
     sys::close(fd);
     fd = seen->fd;
@@ -183,9 +188,10 @@ int reopen(DirHandle* seen) {
     if (seen != nullptr) retire(seen);  // memory only: readers may still hold it
     return fd;
   }
-  // Another thread published first: use its descriptor.  If we moved the new
-  // directory behind the old number, that number is left open (a descriptor
-  // lost only when two threads replace a vanished directory at once).
+  // Another thread published first: use its descriptor.  It normally took
+  // the same number; only if the directory vanished again between its open
+  // and ours did it take another, and then the old number stays open: a
+  // descriptor lost to a double race, not to each replacement.
   if (!reused) sys::close(fd);
   free(fresh);
   return expected->fd;
