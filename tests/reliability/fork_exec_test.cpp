@@ -111,16 +111,7 @@ TEST(Exec, ANewProgramInheritsNoDescriptorFromLambshm) {
   sem_unlink(name.c_str());
 }
 
-bool mapped(const void* addr) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  char start[32];
-  snprintf(start, sizeof start, "%lx-", (unsigned long)addr);
-  while (std::getline(maps, line)) {
-    if (line.rfind(start, 0) == 0) return true;
-  }
-  return false;
-}
+bool mapped(const void* addr) { return !mapping_at(addr).empty(); }
 
 // The child inherits the table: its references are the parent's, counted
 // separately from then on.

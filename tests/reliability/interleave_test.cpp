@@ -52,6 +52,7 @@ struct Caller {
 };
 
 void PrintTo(const Caller& c, std::ostream* os) { *os << c.label; }
+void PrintTo(Other o, std::ostream* os) { *os << name_of(o); }
 
 constexpr unsigned kMine = 1, kOld = 5, kTheirs = 7;
 

@@ -75,16 +75,7 @@ int backing_mappings() {
   return n;
 }
 
-bool mapped(const void* addr) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  char start[32];
-  snprintf(start, sizeof start, "%lx-", (unsigned long)addr);
-  while (std::getline(maps, line)) {
-    if (line.rfind(start, 0) == 0) return true;
-  }
-  return false;
-}
+bool mapped(const void* addr) { return !mapping_at(addr).empty(); }
 
 int value_of(sem_t* s) {
   int v = -1;

@@ -46,6 +46,8 @@
 #include <string>
 #include <thread>
 
+#include "test_util.h"
+
 namespace {
 
 std::string g_dir;
@@ -103,18 +105,12 @@ std::string fd_target(int fd) {
 
 // The inode of the file mapped at `addr`, or 0 when nothing is mapped there.
 unsigned long mapped_inode(const void* addr) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  char start[32];
-  snprintf(start, sizeof start, "%lx-", (unsigned long)addr);
-  while (std::getline(maps, line)) {
-    if (line.rfind(start, 0) != 0) continue;
-    unsigned long inode = 0;
-    char range[64], perms[8], offset[32], dev[32];
-    sscanf(line.c_str(), "%63s %7s %31s %31s %lu", range, perms, offset, dev, &inode);
-    return inode;
-  }
-  return 0;
+  std::string line = lambshm::test::mapping_at(addr);
+  unsigned long inode = 0;
+  char range[64], perms[8], offset[32], dev[32];
+  if (sscanf(line.c_str(), "%63s %7s %31s %31s %lu", range, perms, offset, dev, &inode) != 5)
+    return 0;
+  return inode;
 }
 
 // Mappings of files in the backing directory (the kernel may name a file

@@ -17,7 +17,11 @@
 namespace lambshm {
 namespace {
 
-uint32_t waiters(sem_t* s) { return (uint32_t)(reinterpret_cast<sem::Layout*>(s)->data >> 32); }
+// An atomic read: other threads change the word meanwhile (and TSan says so).
+uint32_t waiters(sem_t* s) {
+  uint64_t& data = reinterpret_cast<sem::Layout*>(s)->data;
+  return (uint32_t)(std::atomic_ref<uint64_t>(data).load(std::memory_order_relaxed) >> 32);
+}
 
 timespec from_now(int ms, clockid_t clock = CLOCK_REALTIME) {
   timespec ts;
