@@ -23,14 +23,14 @@ namespace lambshm::named_sem {
 namespace {
 
 constinit SemTable g_table;
-std::atomic<bool> g_atfork_registered{false};
 
 // fork() copies the table; holding its lock across fork() guarantees the copy
-// is consistent even when another thread was in the middle of sem_open.
-void ensure_fork_safety() {
-  if (g_atfork_registered.load(std::memory_order_acquire)) return;
-  bool expected = false;
-  if (!g_atfork_registered.compare_exchange_strong(expected, true)) return;
+// is consistent even when another thread was in the middle of sem_open.  The
+// handlers are registered when the library is loaded, not by the first
+// sem_open: there, a fork() by another thread between the first caller's
+// "registered?" check and the registration itself could copy the lock held
+// by a third thread, and the child would wait for it forever.
+__attribute__((constructor)) void register_fork_handlers() {
   pthread_atfork([] { g_table.mutex().lock(); }, [] { g_table.mutex().unlock(); },
                  [] { g_table.mutex().unlock(); });
 }
@@ -208,7 +208,6 @@ sem_t* open(const char* name, int oflag, mode_t mode, unsigned value, int* error
     *error = r;
     return nullptr;
   }
-  ensure_fork_safety();
   bool create_it = (oflag & O_CREAT) != 0;
   bool exclusive = create_it && (oflag & O_EXCL) != 0;
 
