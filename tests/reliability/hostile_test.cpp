@@ -71,6 +71,15 @@ struct VictimDir {
 
 // --- Planted files at object names -----------------------------------------
 
+int plant_file(const std::string& path, size_t size) {
+  int fd = open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return errno;
+  std::string zeros(size, '\0');
+  int r = write(fd, zeros.data(), size) == (ssize_t)size ? 0 : EIO;
+  close(fd);
+  return r;
+}
+
 TEST(PlantedAtTheName, ASymlinkToAMissingFileIsNeverFollowedToCreateIt) {
   VictimDir victim;
   std::string before = victim.state();
@@ -124,6 +133,30 @@ TEST(PlantedAtTheName, AFifoIsRefusedWithoutBlocking) {
   int status;
   waitpid(pid, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_EQ(sem_unlink(name.c_str()), 0);
+}
+
+// A file planted with a lease on it: opening it for writing would wait for
+// the lease holder to let go (up to /proc/sys/fs/lease-break-time, 45 s by
+// default).  sem_open opens with O_NONBLOCK and says EAGAIN at once.
+TEST(PlantedAtTheName, ALeasedFileMakesSemOpenFailAtOnceNotWait) {
+  ensure_backing_dir();
+  std::string name = unique_name("lease");
+  ASSERT_EQ(plant_file(sem_file(name), 32), 0);
+  int fd = open(sem_file(name).c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  if (fcntl(fd, F_SETLEASE, F_RDLCK) != 0) {
+    close(fd);
+    sem_unlink(name.c_str());
+    GTEST_SKIP() << "cannot take a lease here: " << strerror(errno);
+  }
+  signal(SIGIO, SIG_IGN);  // the break notice; the lease is kept regardless
+  // Another program (a child would share the leased descriptor).  Had it
+  // waited, it would have opened the file once the lease was broken.
+  ProcResult r = run({probe(), "sem_open " + name + " 0"});
+  EXPECT_EQ(r.out, "sem_open " + name + " 0 -> -1 EAGAIN\n");
+  close(fd);
+  signal(SIGIO, SIG_DFL);
   EXPECT_EQ(sem_unlink(name.c_str()), 0);
 }
 

@@ -49,6 +49,10 @@ struct NameCase {
   int sem_open, sem_unlink, shm_open, shm_unlink;  // lambshm's errno (0: ok)
   bool same_as_stock;  // stock glibc 2.36 gives the same four results
   size_t length = 0;   // when set: the tag padded with 'x' to this many bytes
+  // Not asked of stock glibc, whose answer would be an untagged file in a
+  // shared /dev/shm ("." and ".." make "sem..": tests/bullseye/differential.ops
+  // compares those with glibc 2.31 in a private one).
+  bool ask_stock = true;
 };
 void PrintTo(const NameCase& c, std::ostream* os) { *os << c.label; }
 
@@ -100,6 +104,7 @@ TEST_P(Names, EachShapeGivesItsErrnoAndOnlyItsOwnFile) {
   EXPECT_EQ(list_dir(backing_dir()), before);
   EXPECT_EQ(list_dir(root_of_backing_dir()), around) << "something was made beside the directory";
 
+  if (!c.ask_stock) return;
   std::vector<Outcome> theirs;
   sem_t* s = stock::sem_open(name.c_str(), O_CREAT, 0600, 1);
   theirs.push_back({s == SEM_FAILED ? errno : 0});
@@ -122,6 +127,10 @@ INSTANTIATE_TEST_SUITE_P(
         NameCase{"embedded_slash", "@/b", EINVAL, ENOENT, EINVAL, ENOENT, true},
         NameCase{"trailing_slash", "/@/", EINVAL, ENOENT, EINVAL, ENOENT, true},
         NameCase{"leading_slashes", "///@", 0, 0, 0, 0, true},
+        NameCase{"dot", ".", EINVAL, ENOENT, EINVAL, ENOENT, false, 0, false},
+        NameCase{"dot_dot", "..", EINVAL, ENOENT, EINVAL, ENOENT, false, 0, false},
+        NameCase{"slash_dot_dot", "//..", EINVAL, ENOENT, EINVAL, ENOENT, false, 0, false},
+        NameCase{"three_dots", "...", 0, 0, 0, 0, true, 0, false},
         NameCase{"dots_inside", "@..x", 0, 0, 0, 0, true},
         NameCase{"control_characters", "@\x01\x1f\x7f\n\t\r", 0, 0, 0, 0, true},
         NameCase{"not_utf8", "@\xff\xfe\xc0\xaf\xed\xa0\x80", 0, 0, 0, 0, true},

@@ -5,7 +5,9 @@
 //     one mapping per file, references counted, nothing leaked);
 //   - another process removes it (sem_unlink racing sem_open);
 //   - another process removes it and creates it again (re-creation);
-//   - another process creates it (a competing creator).
+//   - another process creates it (a competing creator);
+// also after the backing directory vanished, when the caller (and the other
+// thread) must open it again.
 // Whatever the interleaving, the caller gets a complete semaphore with a value
 // some creator gave it, or the errno its flags allow; it leaks no descriptor
 // or mapping; and no temporary file is left in the directory.
@@ -49,6 +51,7 @@ struct Caller {
   bool fallback;  // no O_TMPFILE
   int flags;
   bool exists;    // the name exists beforehand (value kOld)
+  bool vanished = false;  // the directory was deleted after the process opened it
 };
 
 void PrintTo(const Caller& c, std::ostream* os) { *os << c.label; }
@@ -67,6 +70,7 @@ TEST_P(Interleaving, TheCallerGetsACompleteSemaphoreOrAnAllowedErrorAndLeaksNoth
   std::vector<std::string> options = {"--warm"};
   if (c.fallback) options.push_back("--fallback");
   if (other == Other::kThreadOpens) options.push_back("--peer");
+  if (c.vanished) options.push_back("--vanish");
   std::vector<std::string> call = {"sem_open", name, std::to_string(c.flags), "600",
                                    std::to_string(kMine)};
   std::set<long> legitimate;  // values some creator gave the name
@@ -111,10 +115,12 @@ TEST_P(Interleaving, TheCallerGetsACompleteSemaphoreOrAnAllowedErrorAndLeaksNoth
             break;
           }
           case Other::kUnlinks: unlink((dir + "/" + file).c_str()); break;
-          case Other::kRecreates:
+          case Other::kRecreates: {
             unlink((dir + "/" + file).c_str());
-            ASSERT_EQ(plant_semaphore(dir, name, kTheirs), 0);
+            int r = plant_semaphore(dir, name, kTheirs);
+            ASSERT_TRUE(r == 0 || (c.vanished && r == ENOENT)) << strerror(r);
             break;
+          }
           case Other::kCreates: plant_semaphore(dir, name, kTheirs); break;
         }
       }
@@ -140,6 +146,12 @@ TEST_P(Interleaving, TheCallerGetsACompleteSemaphoreOrAnAllowedErrorAndLeaksNoth
       EXPECT_EQ(r.error, ENOENT) << where;
     } else {
       ADD_FAILURE() << where << ": O_CREAT failed with " << strerrorname_np(r.error);
+    }
+    if (r.peer_reported && !r.peer_ok) {
+      // Before the name exists the thread finds nothing; once it exists, a
+      // complete semaphore.  Anything else (EINVAL: too small) means a
+      // half-made semaphore was visible.
+      EXPECT_EQ(r.peer_error, ENOENT) << where << "\n" << output;
     }
     if (r.peer_reported && r.peer_ok) {
       // One mapping per file per process, shared by every sem_open of it,
@@ -173,7 +185,11 @@ INSTANTIATE_TEST_SUITE_P(
                           Caller{"open_existing_name", false, 0, true},
                           Caller{"O_EXCL_new_name", false, O_CREAT | O_EXCL, false},
                           Caller{"O_CREAT_new_name_no_O_TMPFILE", true, O_CREAT, false},
-                          Caller{"O_EXCL_new_name_no_O_TMPFILE", true, O_CREAT | O_EXCL, false}),
+                          Caller{"O_EXCL_new_name_no_O_TMPFILE", true, O_CREAT | O_EXCL, false},
+                          // Both threads find the directory gone and open it
+                          // again: one descriptor between them, none lost.
+                          Caller{"O_CREAT_after_the_directory_vanished", false, O_CREAT, false,
+                                 true}),
         ::testing::Values(Other::kThreadOpens, Other::kUnlinks, Other::kRecreates,
                           Other::kCreates)),
     [](const ::testing::TestParamInfo<std::tuple<Caller, Other>>& info) {

@@ -11,6 +11,8 @@
 //               opens NAME itself (sem_open(NAME, 0)) and answers on fd 4
 //   --warm      resolve the backing directory before the first mark (in both
 //               libraries: each keeps its own descriptor)
+//   --vanish    then delete the backing directory, still before the mark: the
+//               call finds its cached descriptor stale and opens it again
 //
 // Output, one fact per line:
 //   result ok | result err ERRNO_NUMBER
@@ -136,15 +138,16 @@ void peer() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool fallback = false, with_peer = false, warm = false;
+  bool fallback = false, with_peer = false, warm = false, vanish = false;
   int i = 1;
   for (; i < argc && strncmp(argv[i], "--", 2) == 0; ++i) {
     if (strcmp(argv[i], "--fallback") == 0) fallback = true;
     else if (strcmp(argv[i], "--peer") == 0) with_peer = true;
     else if (strcmp(argv[i], "--warm") == 0) warm = true;
+    else if (strcmp(argv[i], "--vanish") == 0) vanish = true;
   }
   if (argc - i < 4) {
-    fprintf(stderr, "usage: victim [--fallback] [--peer] [--warm] OP NAME FLAGS MODE [VALUE]\n");
+    fprintf(stderr, "usage: victim [--fallback] [--peer] [--warm] [--vanish] OP NAME FLAGS MODE [VALUE]\n");
     return 2;
   }
   const char* dir = getenv("LAMBSHM_DIR");
@@ -162,6 +165,7 @@ int main(int argc, char** argv) {
     sem_unlink("victim-warm-up-no-such-name");
     shm_unlink("victim-warm-up-no-such-name");
   }
+  if (vanish) lambshm::test::remove_tree(g_dir);
   std::thread peer_thread;
   if (with_peer) {
     peer_thread = std::thread(peer);
