@@ -69,7 +69,7 @@ TEST_P(CrashedCreator, LeavesNothingOrACompleteObjectWhereverItIsKilled) {
   std::string name = unique_name("crash");
   std::string file = c.sem ? "sem." + name : name;
 
-  int killed = 0, complete = 0, orphans = 0;
+  int killed = 0, complete = 0, orphans = 0, narrowed = 0;
   for (int point = 0;; ++point) {
     TempDir root("crash");
     std::string dir = root / "shm";
@@ -112,6 +112,7 @@ TEST_P(CrashedCreator, LeavesNothingOrACompleteObjectWhereverItIsKilled) {
       // Killed between mkdir and chmod: the umask's mode, never a wider one.
       EXPECT_TRUE(mode == 01777 || (c.cold && mode == (01777 & ~umask_now)))
           << where << ": directory mode " << std::oct << mode;
+      narrowed += mode != 01777;
       int temps = 0;
       for (const std::string& e : list_dir(dir)) {
         if (e == file) {
@@ -154,7 +155,8 @@ TEST_P(CrashedCreator, LeavesNothingOrACompleteObjectWhereverItIsKilled) {
   EXPECT_GT(killed, 4);
   RecordProperty("kill_points", killed);
   printf("[ figures ] %s: killed at %d points; %d left a complete object, %d an orphaned "
-         "temporary\n", c.label, killed, complete, orphans);
+         "temporary, %d a directory still without its 01777\n",
+         c.label, killed, complete, orphans, narrowed);
 }
 
 const int kCreate = O_CREAT;

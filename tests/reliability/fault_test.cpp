@@ -54,6 +54,33 @@ int plausible_errno(long nr) {
   }
 }
 
+// A second errno for each, as plausible: the system's file table full, the
+// user's disk quota exhausted, too many links, and so on.
+int other_errno(long nr) {
+  switch (nr) {
+    case SYS_openat: return ENFILE;
+    case SYS_linkat: return EDQUOT;
+    case SYS_pwrite64: return EDQUOT;
+    case SYS_mkdirat: return EDQUOT;
+    case SYS_mmap: return EAGAIN;  // reported as ENOMEM
+    case SYS_brk: return ENOMEM;
+    case SYS_fchmod: return EROFS;
+    case SYS_getrandom: return EAGAIN;
+    case SYS_fstat: return EOVERFLOW;
+    default: return EACCES;
+  }
+}
+
+enum class Errnos { kPlausible, kOther, kInterrupted };
+const char* name_of(Errnos e) {
+  switch (e) {
+    case Errnos::kPlausible: return "plausible_errno";
+    case Errnos::kOther: return "other_errno";
+    case Errnos::kInterrupted: return "EINTR";
+  }
+  return "?";
+}
+
 // Calls whose failure would be an artefact: the kernel releases a descriptor
 // or a mapping whatever close or munmap return, and the victim's own exit.
 bool never_fails(long nr) {
@@ -71,12 +98,14 @@ struct Call {
 
 void PrintTo(const Call& c, std::ostream* os) { *os << c.label; }
 
-class FailingSyscall : public ::testing::TestWithParam<std::tuple<Call, bool>> {};
+void PrintTo(Errnos e, std::ostream* os) { *os << name_of(e); }
+
+class FailingSyscall : public ::testing::TestWithParam<std::tuple<Call, Errnos>> {};
 
 TEST_P(FailingSyscall, GivesItsErrnoOrSucceedsAndLeavesNothingBehind) {
   if (!ptrace_problem().empty()) GTEST_SKIP() << ptrace_problem();
   const Call& c = std::get<0>(GetParam());
-  const bool eintr = std::get<1>(GetParam());  // every call interrupted instead
+  const Errnos errnos = std::get<1>(GetParam());
   constexpr unsigned kValue = 6;
   std::string name = unique_name("fault");
   std::string file = c.sem ? "sem." + name : name;
@@ -108,7 +137,9 @@ TEST_P(FailingSyscall, GivesItsErrnoOrSucceedsAndLeavesNothingBehind) {
       if (!s.entry || never_fails(s.nr)) continue;
       if (entries++ == target) {
         failed_nr = s.nr;
-        err = eintr ? EINTR : plausible_errno(s.nr);
+        err = errnos == Errnos::kInterrupted ? EINTR
+              : errnos == Errnos::kOther     ? other_errno(s.nr)
+                                             : plausible_errno(s.nr);
         ASSERT_TRUE(t.fail_current(err));
       }
     }
@@ -160,8 +191,8 @@ TEST_P(FailingSyscall, GivesItsErrnoOrSucceedsAndLeavesNothingBehind) {
   }
   std::string summary;
   for (auto& [what, n] : outcomes) summary += " " + what + "=" + std::to_string(n);
-  printf("[ figures ] %s%s: %d system calls failed in turn; outcomes:%s\n", c.label,
-         eintr ? " (EINTR)" : "", injected, summary.c_str());
+  printf("[ figures ] %s (%s): %d system calls failed in turn; outcomes:%s\n", c.label,
+         name_of(errnos), injected, summary.c_str());
   EXPECT_GE(injected, 3);
   (void)survived;
 }
@@ -177,10 +208,9 @@ INSTANTIATE_TEST_SUITE_P(
             Call{"sem_open_existing_first_use", {}, true, true, 0, true},
             Call{"shm_open_O_CREAT", {}, false, false, O_CREAT | O_RDWR},
             Call{"shm_open_O_CREAT_first_use", {}, true, false, O_CREAT | O_RDWR}),
-        ::testing::Bool()),
-    [](const ::testing::TestParamInfo<std::tuple<Call, bool>>& info) {
-      return std::string(std::get<0>(info.param).label) +
-             (std::get<1>(info.param) ? "_EINTR" : "_plausible_errno");
+        ::testing::Values(Errnos::kPlausible, Errnos::kOther, Errnos::kInterrupted)),
+    [](const ::testing::TestParamInfo<std::tuple<Call, Errnos>>& info) {
+      return std::string(std::get<0>(info.param).label) + "_" + name_of(std::get<1>(info.param));
     });
 
 }  // namespace
