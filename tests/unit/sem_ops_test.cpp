@@ -210,7 +210,13 @@ TEST(SemOps, ASignalHandlerInterruptsAWaitWithEintr) {
     result = sem::wait(&s, nullptr, CLOCK_REALTIME);
   });
   ASSERT_TRUE(eventually([&] { return waiters(&s) == 1; }));
-  pthread_kill(t.native_handle(), SIGUSR1);
+  // Registered is not yet asleep: a signal handled just before the futex
+  // call interrupts nothing, and the wait then sleeps on.  Signal until the
+  // wait returns (under valgrind that window is wide).
+  ASSERT_TRUE(eventually([&] {
+    pthread_kill(t.native_handle(), SIGUSR1);
+    return result != 1;
+  }));
   t.join();
   EXPECT_EQ(result, -EINTR);
   EXPECT_EQ(waiters(&s), 0u);
