@@ -40,7 +40,9 @@ std::string g_dir;
 
 [[noreturn]] void fail(const char* what, const std::string& name) {
   fprintf(stderr, "ipc_fuzzer: %s (name of %zu bytes: \"", what, name.size());
-  for (unsigned char c : name.substr(0, 80)) fprintf(stderr, c >= 32 && c < 127 ? "%c" : "\\x%02x", c);
+  for (unsigned char c : name.substr(0, 80)) {
+    fprintf(stderr, c >= 32 && c < 127 ? "%c" : "\\x%02x", c);
+  }
   fprintf(stderr, "\")\n");
   abort();
 }
@@ -133,7 +135,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 2: {
       int error = 0;
       sem_t* s = lambshm::named_sem::open(name.c_str(), flags, mode, value, &error);
-      if (sem_rule != 0 && (s != nullptr || error != sem_rule)) fail("sem_open of a bad name", name);
+      if (sem_rule != 0 && (s != nullptr || error != sem_rule))
+        fail("sem_open of a bad name", name);
       // The directory is emptied after every input: O_CREAT always creates.
       if ((flags & O_CREAT) && value > SEM_VALUE_MAX && sem_rule == 0 &&
           (s != nullptr || error != -EINVAL))
@@ -174,7 +177,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         fail("something other than a regular file in the backing directory", name);
       if (e->d_name == made) {
         found = true;
-        if (op % 4 == 2 && st.st_size != (off_t)sizeof(sem_t)) fail("a semaphore file of the wrong size", name);
+        if (op % 4 == 2 && st.st_size != (off_t)sizeof(sem_t))
+          fail("a semaphore file of the wrong size", name);
       }
       unlinkat(dirfd(d), e->d_name, 0);
     }

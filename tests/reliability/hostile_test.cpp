@@ -194,7 +194,8 @@ TEST(DirectoryReplacedWhileInUse, ByAForeignWritableDirectoryIsRefused) {
   TempDir root("foreign");
   std::string dir = root / "shm";
   ProcResult r = probe_in(dir, {"sem_open a O_CREAT 0600 1",
-                                "sh rm -rf " + dir + " && mkdir -m 0777 " + dir + " && chown 65534 " + dir,
+                                "sh rm -rf " + dir + " && mkdir -m 0777 " + dir +
+                                    " && chown 65534 " + dir,
                                 "sem_open b O_CREAT 0600 1", "shm_open b O_CREAT|O_RDWR 0600"});
   EXPECT_NE(r.out.find("sem_open b O_CREAT 0600 1 -> -1 EACCES\n"
                        "shm_open b O_CREAT|O_RDWR 0600 -> -1 EACCES\n"),
@@ -225,7 +226,8 @@ TEST(DirectoryReplacedWhileInUse, RenamedAwayTheValidatedDirectoryKeepsBeingUsed
   std::string before = victim.state();
   std::string dir = root / "shm", moved = root / "moved";
   ProcResult r = probe_in(dir, {"sem_open a O_CREAT 0600 1",
-                                "sh mv " + dir + " " + moved + " && ln -s " + victim.dir.path() + " " + dir,
+                                "sh mv " + dir + " " + moved + " && ln -s " +
+                                    victim.dir.path() + " " + dir,
                                 "sem_open b O_CREAT 0600 1", "shm_open c O_CREAT|O_RDWR 0600"});
   EXPECT_NE(r.out.find("sem_open b O_CREAT 0600 1 -> sem\n"), std::string::npos) << r.out;
   std::vector<std::string> in_moved = {"sem.a", "sem.b"};
@@ -289,7 +291,8 @@ std::string in_mount_namespace(const std::function<std::string()>& body) {
   if (pid == 0) {
     close(pipefd[0]);
     std::string out;
-    if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
       out = std::string("SKIP: no private mount namespace: ") + strerror(errno);
     else
       out = body();
@@ -324,16 +327,18 @@ TEST(ReadOnlyFilesystem, EveryChangeFailsWithErofsAndReadingStillWorks) {
         {"LAMBSHM_DIR=" + dir});
     if (mount(nullptr, mnt.c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0)
       return std::string("SKIP: cannot remount read-only: ") + strerror(errno);
-    ProcResult existing = run({probe(), "sem_open new O_CREAT 0600 1", "sem_open new O_CREAT|O_EXCL 0600 1",
-                               "sem_open old 0", "sem_unlink old", "shm_open new O_CREAT|O_RDWR 0600",
-                               "shm_open old O_RDONLY 0", "shm_open old O_RDWR 0", "shm_unlink old", "ls"},
-                              {"LAMBSHM_DIR=" + dir});
+    ProcResult existing =
+        run({probe(), "sem_open new O_CREAT 0600 1", "sem_open new O_CREAT|O_EXCL 0600 1",
+             "sem_open old 0", "sem_unlink old", "shm_open new O_CREAT|O_RDWR 0600",
+             "shm_open old O_RDONLY 0", "shm_open old O_RDWR 0", "shm_unlink old", "ls"},
+            {"LAMBSHM_DIR=" + dir});
     ProcResult missing = run({probe(), "sem_open x O_CREAT 0600 1", "shm_open x O_RDONLY 0"},
                              {"LAMBSHM_DIR=" + mnt + "/none"});
     return existing.out + "--\n" + missing.out;
   });
   SKIP_IF_SKIPPED(out);
-  // Opening a semaphore needs write access (sem_open maps it shared, read-write): EROFS, as in glibc.
+  // Opening a semaphore needs write access (sem_open maps it shared, read-write):
+  // EROFS, as in glibc.
   EXPECT_EQ(out,
             "sem_open new O_CREAT 0600 1 -> -1 EROFS\n"
             "sem_open new O_CREAT|O_EXCL 0600 1 -> -1 EROFS\n"
@@ -366,8 +371,9 @@ std::string full_filesystem_calls(const std::string& mnt) {
   std::string dir = mnt + "/shm";
   run({probe(), "sem_open early O_CREAT 0600 2"}, {"LAMBSHM_DIR=" + dir});
   fill(mnt + "/filler");
-  ProcResult full = run({probe(), "sem_open new O_CREAT 0600 1", "sem_open new O_CREAT|O_EXCL 0600 1",
-                         "sem_open early 0", "sem_post", "sem_getvalue", "ls"},
+  ProcResult full = run({probe(), "sem_open new O_CREAT 0600 1",
+                         "sem_open new O_CREAT|O_EXCL 0600 1", "sem_open early 0", "sem_post",
+                         "sem_getvalue", "ls"},
                         {"LAMBSHM_DIR=" + dir});
   unlink((mnt + "/filler").c_str());
   sync();
@@ -435,7 +441,9 @@ TEST(FullFilesystem, NoInodesLeftGivesEnospc) {
       return std::string("SKIP: cannot mount a tmpfs: ") + strerror(errno);
     std::string dir = mnt + "/shm";
     run({probe(), "sem_open early O_CREAT 0600 2"}, {"LAMBSHM_DIR=" + dir});
-    for (int i = 0; i < 16; ++i) close(open((mnt + "/f" + std::to_string(i)).c_str(), O_CREAT | O_WRONLY, 0600));
+    for (int i = 0; i < 16; ++i) {
+      close(open((mnt + "/f" + std::to_string(i)).c_str(), O_CREAT | O_WRONLY, 0600));
+    }
     return run({probe(), "sem_open new O_CREAT 0600 1", "shm_open new O_CREAT|O_RDWR 0600",
                 "sem_open early 0", "sem_getvalue"},
                {"LAMBSHM_DIR=" + dir}).out;
@@ -463,7 +471,8 @@ TEST(OutOfDescriptors, EmfileAndNothingCreated) {
     std::vector<int> hog;
     for (int fd; (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) hog.push_back(fd);
     if (sem_open(fresh.c_str(), O_CREAT, 0600, 1) != SEM_FAILED || errno != EMFILE) code |= 2;
-    if (sem_open(fresh.c_str(), O_CREAT | O_EXCL, 0600, 1) != SEM_FAILED || errno != EMFILE) code |= 2;
+    if (sem_open(fresh.c_str(), O_CREAT | O_EXCL, 0600, 1) != SEM_FAILED || errno != EMFILE)
+      code |= 2;
     if (shm_open(fresh.c_str(), O_CREAT | O_RDWR, 0600) != -1 || errno != EMFILE) code |= 4;
     if (sem_open(held.c_str(), 0) != h) code |= 8;
     if (exists(sem_file(fresh)) || exists(shm_file(fresh))) code |= 16;

@@ -210,8 +210,8 @@ TEST(Flags, SemOpenIgnoresEveryOtherFlag) {
 // glibc: whatever bits the caller passes, including type bits and garbage.
 TEST(Modes, TheFileModeIsStocksForEveryMode) {
   mode_t old = umask(022);
-  for (mode_t mode : std::vector<mode_t>{0000, 0600, 0666, 0777, 01777, 02755, 04755, 07777, S_IFDIR | 0640,
-                      (mode_t)0xffffffff}) {
+  for (mode_t mode : std::vector<mode_t>{0000, 0600, 0666, 0777, 01777, 02755, 04755, 07777,
+                                         S_IFDIR | 0640, (mode_t)0xffffffff}) {
     std::string name = unique_name("mode");
     struct stat ours_sem{}, theirs_sem{}, ours_shm{}, theirs_shm{};
     sem_t* s = sem_open(name.c_str(), O_CREAT | O_EXCL, mode, 0);

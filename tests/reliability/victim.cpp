@@ -147,7 +147,8 @@ int main(int argc, char** argv) {
     else if (strcmp(argv[i], "--vanish") == 0) vanish = true;
   }
   if (argc - i < 4) {
-    fprintf(stderr, "usage: victim [--fallback] [--peer] [--warm] [--vanish] OP NAME FLAGS MODE [VALUE]\n");
+    fprintf(stderr,
+            "usage: victim [--fallback] [--peer] [--warm] [--vanish] OP NAME FLAGS MODE [VALUE]\n");
     return 2;
   }
   const char* dir = getenv("LAMBSHM_DIR");
