@@ -134,6 +134,18 @@ void retire(DirHandle* h) {
                                             std::memory_order_relaxed));
 }
 
+// Whether h->fd is still our number: it refers to the directory h validated
+// (since deleted or made unacceptable), or to `fresh`, the directory just
+// opened again (another thread replacing the same vanished directory moved
+// it there first).  Anything else means the program closed our descriptor
+// and perhaps reused the number.
+bool number_is_ours(const DirHandle* h, const struct stat& fresh) {
+  struct stat st;
+  if (sys::fstat(h->fd, &st) != 0) return false;
+  return (st.st_dev == h->dev && st.st_ino == h->ino) ||
+         (st.st_dev == fresh.st_dev && st.st_ino == fresh.st_ino);
+}
+
 bool still_good(const DirHandle* h) {
   struct stat st;
   return sys::fstat(h->fd, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino &&
@@ -160,17 +172,33 @@ int reopen(DirHandle* seen) {
     sys::close(fd);
     return -ENOMEM;
   }
+  // The old descriptor cannot simply be closed: another thread may be using
+  // it this instant, and the number could then be reused under it.  When it
+  // is still ours, the new directory takes its number instead (dup3 swaps
+  // what the number refers to atomically: a thread using it meanwhile lands
+  // in one validated directory or the other), so a directory deleted and
+  // re-created again and again does not cost a descriptor each time.  When
+  // it is not ours (the program closed it, perhaps reused the number), it is
+  // left alone.
+  bool reused =
+      seen != nullptr && number_is_ours(seen, st) && sys::dup3(fd, seen->fd, O_CLOEXEC) >= 0;
+  if (reused) {
+    sys::close(fd);
+    fd = seen->fd;
+  }
   *fresh = DirHandle{fd, st.st_dev, st.st_ino, nullptr};
-  if (g_handle.compare_exchange_strong(seen, fresh, std::memory_order_acq_rel)) {
-    // The old descriptor is not closed: its number may belong to the program
-    // now, or another thread may be using it this instant.
-    if (seen != nullptr) retire(seen);
+  DirHandle* expected = seen;
+  if (g_handle.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) {
+    if (seen != nullptr) retire(seen);  // memory only: readers may still hold it
     return fd;
   }
-  // Another thread published first: use its descriptor.
-  sys::close(fd);
+  // Another thread published first: use its descriptor.  It normally took
+  // the same number; only if the directory vanished again between its open
+  // and ours did it take another, and then the old number stays open: a
+  // descriptor lost to a double race, not to each replacement.
+  if (!reused) sys::close(fd);
   free(fresh);
-  return seen->fd;
+  return expected->fd;
 }
 
 }  // namespace

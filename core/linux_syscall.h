@@ -74,6 +74,9 @@ inline int close(int fd) {
   // Linux releases the descriptor even when close reports EINTR: never retry.
   return (int)call(SYS_close, fd);
 }
+inline int dup3(int oldfd, int newfd, int flags) {
+  return (int)call(SYS_dup3, oldfd, newfd, flags);
+}
 inline int fstat(int fd, struct stat* st) { return (int)call(SYS_fstat, fd, st); }
 inline int fstatat(int dirfd, const char* path, struct stat* st, int flags) {
   return (int)call(SYS_newfstatat, dirfd, path, st, flags);

@@ -12,6 +12,7 @@
 #include <ctime>
 
 #include "backing_dir.h"
+#include "futex.h"
 #include "ipc_name.h"
 #include "sem_table.h"
 #include "sem_ops.h"
@@ -23,16 +24,56 @@ namespace lambshm::named_sem {
 namespace {
 
 constinit SemTable g_table;
-std::atomic<bool> g_atfork_registered{false};
 
-// fork() copies the table; holding its lock across fork() guarantees the copy
-// is consistent even when another thread was in the middle of sem_open.
-void ensure_fork_safety() {
-  if (g_atfork_registered.load(std::memory_order_acquire)) return;
-  bool expected = false;
-  if (!g_atfork_registered.compare_exchange_strong(expected, true)) return;
-  pthread_atfork([] { g_table.mutex().lock(); }, [] { g_table.mutex().unlock(); },
-                 [] { g_table.mutex().unlock(); });
+// fork() copies the table; holding its lock across fork() (pthread_atfork)
+// guarantees the copy is consistent even when another thread was in the
+// middle of sem_open.  The handlers are registered by the first call that
+// needs the table, not by a constructor: a library meant for LD_PRELOAD runs
+// nothing until it is used.  No thread may take the table's lock before they
+// are registered (a fork() at that instant would copy a lock whose holder
+// does not exist in the child), so callers wait for the first registration
+// to finish.  A child forked during it finishes the job itself: the prepare
+// handler records that it ran, which tells whether the handlers made it into
+// glibc's list before that fork.
+constexpr int kRegistered = -1;  // g_fork_state: 0 none, a pid: registering, -1 done
+std::atomic<int> g_fork_state{0};
+std::atomic<bool> g_prepare_ran{false};
+
+void fork_prepare() {
+  g_prepare_ran.store(true, std::memory_order_relaxed);
+  g_table.mutex().lock();
+}
+void fork_done() { g_table.mutex().unlock(); }
+
+void finish_registration(bool already_listed) {
+  if (!already_listed) pthread_atfork(fork_prepare, fork_done, fork_done);
+  g_fork_state.store(kRegistered, std::memory_order_release);
+  futex::wake(reinterpret_cast<uint32_t*>(&g_fork_state), INT32_MAX, /*shared=*/false);
+}
+
+void ensure_fork_handlers() {
+  int state = g_fork_state.load(std::memory_order_acquire);
+  if (state == kRegistered) return;
+  int self = sys::getpid();
+  for (;;) {
+    if (state == kRegistered) return;
+    if (state == 0) {
+      if (g_fork_state.compare_exchange_strong(state, self, std::memory_order_acq_rel)) {
+        finish_registration(/*already_listed=*/false);
+        return;
+      }
+      continue;
+    }
+    if (state != self) {
+      // Forked while a thread of the parent was registering: that thread is
+      // not here.  Single-threaded so far as this state is concerned.
+      finish_registration(g_prepare_ran.load(std::memory_order_relaxed));
+      return;
+    }
+    futex::wait(reinterpret_cast<uint32_t*>(&g_fork_state), (uint32_t)state, nullptr,
+                CLOCK_MONOTONIC, /*shared=*/false);
+    state = g_fork_state.load(std::memory_order_acquire);
+  }
 }
 
 // Races between creators and unlinkers can bounce a caller between "exists"
@@ -185,7 +226,11 @@ int create_attempt(int dir, const char* file, mode_t mode, unsigned value, bool 
     g_table.unreserve();
     return r;
   }
+  // Once the name exists, another thread of this process can open the file
+  // and map it before we insert ours: then we share its mapping, as adopt()
+  // does, and must drop our own.
   *out = g_table.insert(st.st_dev, st.st_ino, mapping);
+  if (*out != mapping) unmap(mapping);
   return 0;
 }
 
@@ -204,7 +249,7 @@ sem_t* open(const char* name, int oflag, mode_t mode, unsigned value, int* error
     *error = r;
     return nullptr;
   }
-  ensure_fork_safety();
+  ensure_fork_handlers();
   bool create_it = (oflag & O_CREAT) != 0;
   bool exclusive = create_it && (oflag & O_EXCL) != 0;
 
@@ -251,6 +296,7 @@ sem_t* open(const char* name, int oflag, mode_t mode, unsigned value, int* error
 }
 
 int close(sem_t* sem) {
+  ensure_fork_handlers();
   bool last = false;
   if (int r = g_table.release(sem, &last); r < 0) return r;
   if (last) unmap(sem);
@@ -267,6 +313,9 @@ int unlink(const char* name) {
   return r == -EPERM ? -EACCES : r;
 }
 
-size_t open_count() { return g_table.size(); }
+size_t open_count() {
+  ensure_fork_handlers();
+  return g_table.size();
+}
 
 }  // namespace lambshm::named_sem

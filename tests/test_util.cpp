@@ -128,4 +128,21 @@ std::string helper(const char* env_var) {
 
 bool is_root() { return geteuid() == 0; }
 
+std::string mapping_at(const void* addr) {
+  FILE* maps = fopen("/proc/self/maps", "re");
+  if (maps == nullptr) return "";
+  char line[4096 + 256];
+  std::string found;
+  while (fgets(line, sizeof line, maps)) {
+    // Addresses are printed with at least 8 digits ("0485d000-"): compare numbers.
+    if (strtoul(line, nullptr, 16) == reinterpret_cast<uintptr_t>(addr)) {
+      found = line;
+      if (!found.empty() && found.back() == '\n') found.pop_back();
+      break;
+    }
+  }
+  fclose(maps);
+  return found;
+}
+
 }  // namespace lambshm::test

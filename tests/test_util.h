@@ -47,4 +47,9 @@ std::string helper(const char* env_var);
 
 bool is_root();
 
+// The /proc/self/maps line of the mapping that starts at `addr`, or "" (by
+// address: the kernel may name a mapping after the file as it was created,
+// a temporary, not its final name).
+std::string mapping_at(const void* addr);
+
 }  // namespace lambshm::test

@@ -252,6 +252,9 @@ struct Refusal {
   const char* reason;  // in the debug message
 };
 
+// gtest would otherwise print the struct's bytes, padding included.
+void PrintTo(const Refusal& r, std::ostream* os) { *os << r.what; }
+
 class Refusals : public ::testing::TestWithParam<Refusal> {};
 
 TEST_P(Refusals, FailEveryCallWithAClearErrnoAndAReasonOnlyWhenDebugging) {

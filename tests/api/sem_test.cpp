@@ -198,17 +198,7 @@ bool exists(const std::string& path) {
   struct stat st;
   return lstat(path.c_str(), &st) == 0;
 }
-// Whether a mapping starts at `addr` (by address: the kernel names a mapping
-// after the file as it was created, a temporary, not its final name).
-bool mapped(const void* addr) {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  char start[32];
-  snprintf(start, sizeof start, "%lx-", (unsigned long)addr);
-  while (std::getline(maps, line))
-    if (line.rfind(start, 0) == 0) return true;
-  return false;
-}
+bool mapped(const void* addr) { return !mapping_at(addr).empty(); }
 
 TEST(NamedSem, CreatesSemNameInTheBackingDirectoryWithGlibcsBytes) {
   std::string name = unique_name("create");

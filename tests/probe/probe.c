@@ -17,6 +17,9 @@
  *   sem_post | sem_wait | sem_trywait | sem_getvalue | sem_timedwait_ms MS
  *   sem_timedwait_abs SEC NSEC | await_waiter MS | ls [DIR] | rmtree DIR
  *   sleep_ms MS | echo TEXT | time
+ *   sh COMMAND... (runs the rest of the line with /bin/sh: lets a test change the
+ *   backing directory between two calls) | fill_fds (opens /dev/null until EMFILE)
+ *   | free_fd (closes one of those)
  * await_waiter polls (every millisecond, for at most MS) until a thread is
  * blocked on the semaphore, reading glibc's waiter count (the high half of
  * its first 64-bit word): then a sem_post is known to need a futex wake.
@@ -102,6 +105,11 @@ static int parse_flags(const char* s) {
 
 static int g_fd = -1;
 static sem_t* g_sem = SEM_FAILED;
+/* sem_opens of g_sem not yet closed: "(same)" means the same mapping while
+ * still open, not an address that happens to be reused after sem_close. */
+static int g_sem_refs;
+static int g_hog[65536];
+static int g_hogs;
 
 static void result(const char* call, long r, int failed) {
   if (failed)
@@ -192,11 +200,14 @@ static void run(char* line) {
     if (s == SEM_FAILED) {
       result(call, -1, 1);
     } else {
-      printf("%s -> sem%s\n", call, s == g_sem ? " (same)" : "");
+      int same = s == g_sem && g_sem_refs > 0;
+      printf("%s -> sem%s\n", call, same ? " (same)" : "");
+      g_sem_refs = same ? g_sem_refs + 1 : 1;
       g_sem = s;
     }
   } else if (strcmp(op, "sem_close") == 0) {
     int r = sem_close(g_sem);
+    if (r == 0 && g_sem_refs > 0) --g_sem_refs;
     result(call, r, r < 0);
   } else if (strcmp(op, "sem_unlink") == 0) {
     int r = sem_unlink(decode_name(a1));
@@ -243,6 +254,15 @@ static void run(char* line) {
     char cmd[8300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", a1);
     result(call, system(cmd), 0);
+  } else if (strcmp(op, "fill_fds") == 0) {
+    while ((g_hog[g_hogs] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0 && g_hogs < 65535) ++g_hogs;
+    printf("%s -> %s after %d\n", call, errno_name(errno), g_hogs);
+  } else if (strcmp(op, "free_fd") == 0) {
+    int r = g_hogs > 0 ? close(g_hog[--g_hogs]) : -1;
+    result(call, r, r < 0);
+  } else if (strcmp(op, "sh") == 0) {
+    int r = system(call + 3);
+    result(call, r, 0);
   } else if (strcmp(op, "sleep_ms") == 0) {
     usleep((useconds_t)strtol(a1, NULL, 0) * 1000);
   } else if (strcmp(op, "echo") == 0) {

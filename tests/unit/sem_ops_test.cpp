@@ -17,7 +17,11 @@
 namespace lambshm {
 namespace {
 
-uint32_t waiters(sem_t* s) { return (uint32_t)(reinterpret_cast<sem::Layout*>(s)->data >> 32); }
+// An atomic read: other threads change the word meanwhile (and TSan says so).
+uint32_t waiters(sem_t* s) {
+  uint64_t& data = reinterpret_cast<sem::Layout*>(s)->data;
+  return (uint32_t)(std::atomic_ref<uint64_t>(data).load(std::memory_order_relaxed) >> 32);
+}
 
 timespec from_now(int ms, clockid_t clock = CLOCK_REALTIME) {
   timespec ts;
@@ -206,7 +210,13 @@ TEST(SemOps, ASignalHandlerInterruptsAWaitWithEintr) {
     result = sem::wait(&s, nullptr, CLOCK_REALTIME);
   });
   ASSERT_TRUE(eventually([&] { return waiters(&s) == 1; }));
-  pthread_kill(t.native_handle(), SIGUSR1);
+  // Registered is not yet asleep: a signal handled just before the futex
+  // call interrupts nothing, and the wait then sleeps on.  Signal until the
+  // wait returns (under valgrind that window is wide).
+  ASSERT_TRUE(eventually([&] {
+    pthread_kill(t.native_handle(), SIGUSR1);
+    return result != 1;
+  }));
   t.join();
   EXPECT_EQ(result, -EINTR);
   EXPECT_EQ(waiters(&s), 0u);

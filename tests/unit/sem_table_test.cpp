@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <random>
 #include <thread>
@@ -15,13 +16,21 @@ namespace {
 // Fake mappings: distinct, page-aligned addresses (never dereferenced).
 sem_t* fake(uint64_t i) { return reinterpret_cast<sem_t*>((i + 1) << 12); }
 
+// A table that lives as long as the process, as the library's one does: a
+// SemTable never frees its arrays (no destructor may run at exit while other
+// threads still use semaphores), so a table on the stack would leak them.
+SemTable& fresh_table() {
+  static auto* tables = new std::deque<SemTable>;  // never destroyed; never moves them
+  return tables->emplace_back();
+}
+
 sem_t* insert(SemTable& t, dev_t dev, ino_t ino, sem_t* s) {
   EXPECT_TRUE(t.reserve());
   return t.insert(dev, ino, s);
 }
 
 TEST(SemTable, AcquireFindsByInodeAndCounts) {
-  SemTable t;
+  SemTable& t = fresh_table();
   EXPECT_EQ(t.acquire(1, 2), nullptr);
   EXPECT_EQ(insert(t, 1, 2, fake(0)), fake(0));
   EXPECT_EQ(t.acquire(1, 2), fake(0));
@@ -36,7 +45,7 @@ TEST(SemTable, AcquireFindsByInodeAndCounts) {
 }
 
 TEST(SemTable, ReleaseOfAnUnknownPointerIsEinval) {
-  SemTable t;
+  SemTable& t = fresh_table();
   bool unmap;
   EXPECT_EQ(t.release(nullptr, &unmap), -EINVAL);
   EXPECT_EQ(t.release(fake(7), &unmap), -EINVAL);
@@ -45,7 +54,7 @@ TEST(SemTable, ReleaseOfAnUnknownPointerIsEinval) {
 }
 
 TEST(SemTable, InsertOfAKeyAddedMeanwhileReturnsTheExistingMapping) {
-  SemTable t;
+  SemTable& t = fresh_table();
   insert(t, 5, 5, fake(1));
   EXPECT_EQ(insert(t, 5, 5, fake(2)), fake(1));  // the caller unmaps fake(2)
   bool unmap;
@@ -59,7 +68,7 @@ TEST(SemTable, InsertOfAKeyAddedMeanwhileReturnsTheExistingMapping) {
 // Random operations against std::map, through growth and many deletions
 // (backward-shift deletion must keep every remaining entry reachable).
 TEST(SemTable, MatchesAReferenceModelUnderRandomOperations) {
-  SemTable t;
+  SemTable& t = fresh_table();
   std::map<std::pair<uint64_t, uint64_t>, std::pair<sem_t*, int>> model;
   std::mt19937_64 rng(12345);
   uint64_t next = 0;
@@ -105,7 +114,7 @@ TEST(SemTable, MatchesAReferenceModelUnderRandomOperations) {
 }
 
 TEST(SemTable, HoldsAHundredThousandEntries) {
-  SemTable t;
+  SemTable& t = fresh_table();
   constexpr uint64_t kN = 100000;
   for (uint64_t i = 0; i < kN; ++i) ASSERT_EQ(insert(t, 9, i, fake(i)), fake(i));
   EXPECT_EQ(t.size(), kN);
@@ -122,7 +131,7 @@ TEST(SemTable, HoldsAHundredThousandEntries) {
 }
 
 TEST(SemTable, ReservationsAreHonouredUnderConcurrency) {
-  SemTable t;
+  SemTable& t = fresh_table();
   std::vector<std::thread> threads;
   for (int th = 0; th < 4; ++th) {
     threads.emplace_back([&t, th] {
