@@ -27,8 +27,9 @@ namespace {
 
 constexpr uint64_t kOneWaiter = uint64_t{1} << kWaitersShift;
 
+using detail::data;
+
 Layout* layout(sem_t* sem) { return reinterpret_cast<Layout*>(sem); }
-std::atomic_ref<uint64_t> data(sem_t* sem) { return std::atomic_ref<uint64_t>(layout(sem)->data); }
 uint32_t* futex_word(sem_t* sem) { return reinterpret_cast<uint32_t*>(&layout(sem)->data); }
 bool is_shared(sem_t* sem) {
   return (std::atomic_ref<uint32_t>(layout(sem)->private_flag).load(std::memory_order_relaxed) &
@@ -73,9 +74,11 @@ int wait_registered(sem_t* sem, const struct timespec* deadline, clockid_t clock
   }
 }
 
+}  // namespace
+
 // pthread_cleanup_push is setjmp-based when exceptions are off: keep this
 // frame free of objects with destructors and of state live across the sleep.
-int wait_slow(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+int detail::wait_slow(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
   data(sem).fetch_add(kOneWaiter, std::memory_order_relaxed);
   volatile int result;
   pthread_cleanup_push(unregister_waiter, sem);
@@ -84,7 +87,7 @@ int wait_slow(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
   return result;
 }
 
-}  // namespace
+void detail::wake_one(sem_t* sem) { futex::wake(futex_word(sem), 1, is_shared(sem)); }
 
 int init(sem_t* sem, int pshared, unsigned value) {
   if (sem == nullptr || value > SEM_VALUE_MAX) return -EINVAL;
@@ -95,46 +98,10 @@ int init(sem_t* sem, int pshared, unsigned value) {
   return 0;
 }
 
-int post(sem_t* sem) {
-  if (sem == nullptr) return -EINVAL;
-  uint64_t d = data(sem).load(std::memory_order_relaxed);
-  do {
-    if ((d & kValueMask) == SEM_VALUE_MAX) return -EOVERFLOW;
-  } while (!data(sem).compare_exchange_weak(d, d + 1, std::memory_order_release,
-                                            std::memory_order_relaxed));
-  if ((d >> kWaitersShift) != 0) futex::wake(futex_word(sem), 1, is_shared(sem));
-  return 0;
-}
-
-int trywait(sem_t* sem) {
-  if (sem == nullptr) return -EINVAL;
-  uint64_t d = data(sem).load(std::memory_order_relaxed);
-  while ((d & kValueMask) != 0) {
-    if (data(sem).compare_exchange_weak(d, d - 1, std::memory_order_acquire,
-                                        std::memory_order_relaxed))
-      return 0;
-  }
-  return -EAGAIN;
-}
-
-int wait(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
-  // POSIX: sem_wait "shall" be a cancellation point even when it does not block.
-  pthread_testcancel();
-  if (sem == nullptr) return -EINVAL;
-  if (trywait(sem) == 0) return 0;
-  return wait_slow(sem, deadline, clock);
-}
-
 int timedwait(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
   if (deadline == nullptr || deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000)
     return -EINVAL;
   return wait(sem, deadline, clock);
-}
-
-int getvalue(sem_t* sem, int* value) {
-  if (sem == nullptr || value == nullptr) return -EINVAL;
-  *value = (int)(data(sem).load(std::memory_order_relaxed) & kValueMask);
-  return 0;
 }
 
 void make_shared_image(unsigned value, unsigned char (&out)[sizeof(sem_t)]) {
