@@ -47,7 +47,13 @@ int bench_memory_per_sem(int count, struct bench_memory* out, const char** why);
 
 /* --- Shared by the kernels (util.c) --------------------------------------- */
 
+/* Wall-clock time: what kernels with several workers measure (hand-offs,
+ * sleeps and wake-ups are the point there). */
 double bench_now(void);
+/* This thread's CPU time, user and system: what single-threaded kernels
+ * measure, so that time the machine gives to other processes (this one is
+ * shared and busy) is not counted as the operation's. */
+double bench_cpu_now(void);
 /* A zeroed MAP_SHARED|MAP_ANONYMOUS region, shared with forked children. */
 void* bench_shared_alloc(unsigned long size);
 void bench_shared_free(void* p, unsigned long size);

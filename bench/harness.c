@@ -3,12 +3,13 @@
  * link) and bullseye's glibc 2.31 (built there with its own gcc).
  *
  *   bench-c list
- *   bench-c run [--min-time SECONDS] [--samples K] NAME...
+ *   bench-c run [--min-time SECONDS] [--samples K] [[--n N] NAME]...
  *   bench-c memory COUNT
  *
  * run: for each kernel, n is doubled from 1 until one call takes at least
  * half of --min-time (these calls also warm up), then set so a call takes
- * about --min-time; then K calls with that n.  Prints one JSON line per
+ * about --min-time; then K calls with that n.  --n N gives the next kernel
+ * its n (from an earlier calibration): one warm-up call, then the K calls.  Prints one JSON line per
  * kernel: {"impl", "name", "n", "ns": [ns per operation of each call]} or
  * {"impl", "name", "error"}.  Consecutive kernels with the same setup (reopen
  * and close at one count) share it, so the costly one is paid once. */
@@ -30,21 +31,21 @@ static void print_error(const struct bench* b, const char* why) {
          why != NULL ? why : "failed");
 }
 
-static void measure(const struct bench* b, void* state) {
+static void measure(const struct bench* b, void* state, long fixed_n) {
   const char* why = NULL;
-  long n = 1;
+  long n = fixed_n > 0 ? fixed_n : 1;
   double t = 0;
   for (;;) {
-    t = b->run(state, n, &why);
+    t = b->run(state, fixed_n > 0 ? (n + 9) / 10 : n, &why);
     if (t < 0) {
       print_error(b, why);
       return;
     }
-    if (t >= g_min_time / 2 || n >= (1L << 40)) break;
+    if (fixed_n > 0 || t >= g_min_time / 2 || n >= (1L << 40)) break;
     n *= t < g_min_time / 64 ? 8 : 2;
   }
   long target = (long)((double)n * g_min_time / (t > 0 ? t : 1e-9));
-  if (target > n) n = target;
+  if (fixed_n <= 0 && target > n) n = target;
   printf("{\"impl\": \"%s\", \"name\": \"%s\", \"n\": %ld, \"ns\": [", BENCH_IMPL, b->name, n);
   for (int i = 0; i < g_samples; ++i) {
     t = b->run(state, n, &why);
@@ -62,7 +63,12 @@ static void measure(const struct bench* b, void* state) {
 static int run(int argc, char** argv) {
   const struct bench* prev = NULL;
   void* state = NULL;
+  long fixed_n = 0;
   for (int i = 0; i < argc; ++i) {
+    if (strcmp(argv[i], "--n") == 0 && i + 1 < argc) {
+      fixed_n = atol(argv[++i]);
+      continue;
+    }
     if (strcmp(argv[i], "--min-time") == 0 && i + 1 < argc) {
       g_min_time = atof(argv[++i]);
       continue;
@@ -89,7 +95,8 @@ static int run(int argc, char** argv) {
       }
     }
     prev = b;
-    measure(b, state);
+    measure(b, state, fixed_n);
+    fixed_n = 0;
   }
   if (state != NULL) prev->teardown(state);
   return 0;

@@ -5,7 +5,9 @@
  * Every named semaphore is one mapping of its own file, so the number a
  * process can hold open is bounded by vm.max_map_count (65530 by default),
  * whatever the library: "max" kernels open as many as that allows, minus a
- * margin, or $BENCH_MAX_OPEN. */
+ * margin, or $BENCH_MAX_OPEN.
+ *
+ * All single-threaded: they measure CPU time (user and system). */
 #define _GNU_SOURCE
 #ifdef BENCH_OLD_ABI
 #include "old_abi.h"
@@ -62,7 +64,7 @@ static void teardown_cycle(void* p) {
 
 static double run_shm_cycle(void* p, long n, const char** why) {
   const char* name = ((struct cycle*)p)->name;
-  double start = bench_now();
+  double start = bench_cpu_now();
   for (long i = 0; i < n; ++i) {
     int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
     if (fd < 0 || ftruncate(fd, 4096) != 0) {
@@ -75,12 +77,12 @@ static double run_shm_cycle(void* p, long n, const char** why) {
       return -1;
     }
   }
-  return bench_now() - start;
+  return bench_cpu_now() - start;
 }
 
 static double run_sem_cycle(void* p, long n, const char** why) {
   const char* name = ((struct cycle*)p)->name;
-  double start = bench_now();
+  double start = bench_cpu_now();
   for (long i = 0; i < n; ++i) {
     sem_t* s = sem_open(name, O_CREAT | O_EXCL, 0600, 0);
     if (s == SEM_FAILED || sem_close(s) != 0 || sem_unlink(name) != 0) {
@@ -88,7 +90,7 @@ static double run_sem_cycle(void* p, long n, const char** why) {
       return -1;
     }
   }
-  return bench_now() - start;
+  return bench_cpu_now() - start;
 }
 
 /* --- Many open semaphores -------------------------------------------------- */
@@ -186,9 +188,9 @@ static int reopen(struct many* m, long n) {
  * dominate the run); the mapping goes at teardown or exit. */
 static double run_reopen(void* p, long n, const char** why) {
   struct many* m = p;
-  double start = bench_now();
+  double start = bench_cpu_now();
   int r = reopen(m, n);
-  double elapsed = bench_now() - start;
+  double elapsed = bench_cpu_now() - start;
   if (r != 0) {
     *why = "sem_open of an open name did not return its mapping";
     return -1;
@@ -200,14 +202,14 @@ static double run_reopen(void* p, long n, const char** why) {
  * program that opens a semaphore it (or a library in it) already holds. */
 static double run_reopen_close(void* p, long n, const char** why) {
   struct many* m = p;
-  double start = bench_now();
+  double start = bench_cpu_now();
   for (long i = 0; i < n; ++i) {
     if (sem_open(m->target, 0) != m->target_sem || sem_close(m->target_sem) != 0) {
       *why = "sem_open of an open name did not return its mapping, or sem_close failed";
       return -1;
     }
   }
-  return bench_now() - start;
+  return bench_cpu_now() - start;
 }
 
 /* --- Memory ------------------------------------------------------------------ */

@@ -6,11 +6,13 @@ Design
 * One C kernel per operation (bench/*.c), compiled once per implementation:
   lambshm (our libraries, bound through tests/old_abi.h), this machine's glibc
   (2.36, libc.so.6 on /dev/shm), Debian bullseye's glibc 2.31 (built in the
-  bullseye userland with its gcc, run here through its own ld.so with
-  --library-path), and musl (musl-gcc, static; also dynamic, for information).
+  bullseye userland with its gcc, run in it with chroot), and musl (musl-gcc, static; also dynamic, for information).
   The kernel times its own operations; the plain C harness (harness.c) does the
   same calibration and repetition for every implementation, so the columns are
-  directly comparable.  Google Benchmark (gbench.cpp) runs the same kernels for
+  directly comparable.  Single-threaded kernels measure their thread's CPU
+  time (the machine is shared: time given to other processes is not the
+  operation's); kernels with several workers measure wall-clock time, since
+  sleeping and waking is what they are about.  Google Benchmark (gbench.cpp) runs the same kernels for
   the two implementations it can link with, as a cross-check of the method.
 * Interleaving: each round runs every group of kernels for every
   implementation, in an order rotated each round, so slow drifts of the
@@ -104,13 +106,17 @@ class Runner:
             "musl": ([os.path.join(b, "bench-c-musl")], None),
             "musl-dynamic": ([os.path.join(b, "bench-c-musl-dynamic")], None),
         }
-        if args.rootfs:
-            r = args.rootfs
-            libs = f"{r}/lib/x86_64-linux-gnu:{r}/usr/lib/x86_64-linux-gnu"
-            self.cmds["glibc-2.31"] = ([f"{r}/lib/x86_64-linux-gnu/ld-2.31.so", "--library-path",
-                                        libs, os.path.join(b, "bench-c-glibc-2.31")], None)
-        self.impls = [i for i in ALL if i in self.cmds and os.path.exists(self.cmds[i][0][-1])]
+        self.impls = []
+        for impl in ALL:
+            if impl in self.cmds and os.path.exists(self.cmds[impl][0][-1]):
+                self.impls.append(impl)
+            elif impl == "glibc-2.31" and args.rootfs and os.path.exists(
+                    os.path.join(b, "bench-c-glibc-2.31")):
+                # tools/bench has bound the build's bench/ at the rootfs's /mnt.
+                self.cmds[impl] = (["chroot", args.rootfs, "/mnt/bench-c-glibc-2.31"], None)
+                self.impls.append(impl)
         self.values = {}  # (impl, kernel) -> [median of each invocation]
+        self.n = {}  # (impl, kernel) -> n calibrated in the first round
         self.errors = {}  # (impl, kernel) -> why
         self.max_open = None
 
@@ -131,14 +137,19 @@ class Runner:
         return lines
 
     def run_group(self, impl, kernels):
-        out = self.harness(impl, ["run", "--min-time", str(self.args.min_time),
-                                  "--samples", str(self.args.samples)] + kernels)
+        argv = ["run", "--min-time", str(self.args.min_time), "--samples", str(self.args.samples)]
+        for k in kernels:
+            if (impl, k) in self.n:
+                argv += ["--n", str(self.n[(impl, k)])]
+            argv.append(k)
+        out = self.harness(impl, argv)
         seen = set()
         for r in out:
             seen.add(r["name"])
             if "error" in r:
                 self.errors[(impl, r["name"])] = r["error"]
             elif r.get("ns"):
+                self.n.setdefault((impl, r["name"]), r["n"])
                 self.values.setdefault((impl, r["name"]), []).append(median(r["ns"]))
         for k in kernels:
             if k not in seen:
@@ -284,9 +295,8 @@ def build_report(args, runner, gb, py, mem, started, load_before, load_after):
         for impl in shown_impls:
             t = times.get(impl)
             if t is None:
-                why = runner.errors.get((impl, kernel), "not run")
-                short = "limit" if "after" in why else "fails"
-                row.append(f"{short}")
+                why = runner.errors.get((impl, kernel))
+                row.append("–" if why is None else "limit" if "after" in why else "fails")
             else:
                 row.append(fmt_ratio(t / best) if best else "n/a")
         ratio = times["lambshm"] / best if best and times.get("lambshm") else None
@@ -388,7 +398,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", required=True)
     ap.add_argument("--shm-dir", default="/dev/shm")
-    ap.add_argument("--rootfs", help="the bullseye rootfs (glibc 2.31)")
+    ap.add_argument("--rootfs", help="the bullseye rootfs (glibc 2.31), with the build's "
+                    "bench/ bound at its /mnt, its /dev/shm and /proc bound to ours")
     ap.add_argument("--sandbox", help="tools/lambda-sandbox, for CPython")
     ap.add_argument("--opt", help="a layer with lambshm's libraries in lib/, for CPython")
     ap.add_argument("--rounds", type=int, default=5)

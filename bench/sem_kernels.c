@@ -1,6 +1,7 @@
 /* Kernels on unnamed semaphores (sem_init): the uncontended operations, the
  * cross-process hand-off, and contention between threads and processes.
- * Every semaphore lives in MAP_SHARED memory so that forked workers share it. */
+ * Every semaphore lives in MAP_SHARED memory so that forked workers share it.
+ * Uncontended kernels measure CPU time, the others wall-clock time. */
 #define _GNU_SOURCE
 #ifdef BENCH_OLD_ABI
 #include "old_abi.h"
@@ -56,36 +57,36 @@ static void teardown(void* p) { bench_shared_free(p, sizeof(struct sems)); }
 static double run_atomic_pair(void* p, long n, const char** why) {
   (void)why;
   struct sems* s = p;
-  double start = bench_now();
+  double start = bench_cpu_now();
   for (long i = 0; i < n; ++i) {
     __atomic_fetch_add(&s->word, 1, __ATOMIC_SEQ_CST);
     __atomic_fetch_sub(&s->word, 1, __ATOMIC_SEQ_CST);
   }
-  return bench_now() - start;
+  return bench_cpu_now() - start;
 }
 
 static double run_post_wait(void* p, long n, const char** why) {
   sem_t* sem = &((struct sems*)p)->ping[0];
-  double start = bench_now();
+  double start = bench_cpu_now();
   for (long i = 0; i < n; ++i) {
     if (sem_post(sem) != 0 || sem_wait(sem) != 0) {
       *why = "sem_post or sem_wait failed";
       return -1;
     }
   }
-  return bench_now() - start;
+  return bench_cpu_now() - start;
 }
 
 static double run_trywait_zero(void* p, long n, const char** why) {
   sem_t* sem = &((struct sems*)p)->ping[0];
-  double start = bench_now();
+  double start = bench_cpu_now();
   for (long i = 0; i < n; ++i) {
     if (sem_trywait(sem) != -1) {
       *why = "sem_trywait took a token from an empty semaphore";
       return -1;
     }
   }
-  double elapsed = bench_now() - start;
+  double elapsed = bench_cpu_now() - start;
   if (errno != EAGAIN) {
     *why = "sem_trywait did not fail with EAGAIN";
     return -1;
@@ -96,14 +97,14 @@ static double run_trywait_zero(void* p, long n, const char** why) {
 static double run_getvalue(void* p, long n, const char** why) {
   sem_t* sem = &((struct sems*)p)->ping[0];
   int value = -1;
-  double start = bench_now();
+  double start = bench_cpu_now();
   for (long i = 0; i < n; ++i) {
     if (sem_getvalue(sem, &value) != 0) {
       *why = "sem_getvalue failed";
       return -1;
     }
   }
-  double elapsed = bench_now() - start;
+  double elapsed = bench_cpu_now() - start;
   if (value != 0) {
     *why = "sem_getvalue reported a wrong value";
     return -1;
