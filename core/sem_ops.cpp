@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "futex.h"
+#include "spin.h"
 
 namespace lambshm::sem {
 
@@ -49,6 +50,35 @@ futex::WaitResult sleep_cancellable(sem_t* sem, const struct timespec* deadline,
   return r;
 }
 
+// Watches the semaphore, only reading it, for up to `budget` iterations:
+// until a token shows up, someone goes to sleep on it, or the budget runs out.
+// (spin.h has the policy and the numbers behind it.)
+enum class Spin { kToken, kSleepers, kExhausted };
+Spin watch(sem_t* sem, uint32_t budget) {
+  for (uint32_t i = 0; i < budget; ++i) {
+    uint64_t d = data(sem).load(std::memory_order_relaxed);
+    if ((d & kValueMask) != 0) return Spin::kToken;
+    if ((d >> kWaitersShift) != 0) return Spin::kSleepers;
+    spin::relax();
+  }
+  return Spin::kExhausted;
+}
+
+// Spins first, when that may pay: true if the spin took a token.
+bool spin_for_token(sem_t* sem) {
+  uint32_t budget = spin::Budget::next();
+  if (budget == 0 || !spin::several_cpus()) return false;
+  switch (watch(sem, budget)) {
+    case Spin::kToken:
+      if (trywait(sem) != 0) return false;  // another waiter was quicker
+      spin::Budget::took_a_token();
+      return true;
+    case Spin::kExhausted: spin::Budget::ran_out(); return false;
+    case Spin::kSleepers: return false;  // spinning was not allowed: nothing learnt
+  }
+  return false;
+}
+
 // Registered as a waiter, loops until a token is taken (and the registration
 // dropped with it, in one compare-and-swap) or the wait fails.
 int wait_registered(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
@@ -74,17 +104,24 @@ int wait_registered(sem_t* sem, const struct timespec* deadline, clockid_t clock
   }
 }
 
-}  // namespace
-
+// Registers as a waiter and sleeps until a token comes (or the wait fails).
 // pthread_cleanup_push is setjmp-based when exceptions are off: keep this
 // frame free of objects with destructors and of state live across the sleep.
-int detail::wait_slow(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+int sleep_for_token(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
   data(sem).fetch_add(kOneWaiter, std::memory_order_relaxed);
   volatile int result;
   pthread_cleanup_push(unregister_waiter, sem);
   result = wait_registered(sem, deadline, clock);
   pthread_cleanup_pop(0);
   return result;
+}
+
+}  // namespace
+
+// No token at once: spin, when that may pay, then sleep.
+int detail::wait_slow(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+  if (spin_for_token(sem)) return 0;
+  return sleep_for_token(sem, deadline, clock);
 }
 
 void detail::wake_one(sem_t* sem) { futex::wake(futex_word(sem), 1, is_shared(sem)); }

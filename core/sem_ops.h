@@ -10,7 +10,9 @@
 //   post: add one to the value; if waiters are registered, wake one;
 //   wait: take one if the value is non-zero; otherwise register as a waiter,
 //         sleep on the value word while it is zero, and take one together
-//         with unregistering (one compare-and-swap).
+//         with unregistering (one compare-and-swap).  Before registering,
+//         lambshm may watch the value for a few microseconds (spin.h): that
+//         only reads the semaphore, so the protocol is unchanged.
 // All functions return 0 or -errno.
 //
 // The paths that do not block (post without waiters, trywait, getvalue, a
