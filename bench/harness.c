@@ -1,6 +1,6 @@
 /* The plain C driver of the kernels: the same source and method for every
  * implementation, including musl (static, where Google Benchmark's C++ cannot
- * link) and bullseye's glibc 2.31 (built there with its own gcc).
+ * link) and bullseye's glibc 2.31 (compiled here, linked there).
  *
  *   bench-c list
  *   bench-c run [--min-time SECONDS] [--samples K] [[--n N] NAME]...
@@ -9,10 +9,11 @@
  * run: for each kernel, n is doubled from 1 until one call takes at least
  * half of --min-time (these calls also warm up), then set so a call takes
  * about --min-time; then K calls with that n.  --n N gives the next kernel
- * its n (from an earlier calibration): one warm-up call, then the K calls.  Prints one JSON line per
- * kernel: {"impl", "name", "n", "ns": [ns per operation of each call]} or
- * {"impl", "name", "error"}.  Consecutive kernels with the same setup (reopen
- * and close at one count) share it, so the costly one is paid once. */
+ * its n (from an earlier calibration): one warm-up call of n/10, then the K
+ * calls.  Prints one JSON line per kernel: {"impl", "name", "n", "ns": [ns per
+ * operation of each call]} or {"impl", "name", "error"}.  Consecutive kernels
+ * with the same setup (reopen and reopen_close at one count) share it, so the
+ * costly one is paid once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,15 +5,17 @@ Design
 ------
 * One C kernel per operation (bench/*.c), compiled once per implementation:
   lambshm (our libraries, bound through tests/old_abi.h), this machine's glibc
-  (2.36, libc.so.6 on /dev/shm), Debian bullseye's glibc 2.31 (built in the
-  bullseye userland with its gcc, run in it with chroot), and musl (musl-gcc, static; also dynamic, for information).
-  The kernel times its own operations; the plain C harness (harness.c) does the
-  same calibration and repetition for every implementation, so the columns are
+  (2.36, libc.so.6 on /dev/shm), Debian bullseye's glibc 2.31 (the same
+  objects, linked in the bullseye userland and run in it with chroot), and
+  musl (musl-gcc, static; also dynamic, for information).  The kernel times
+  its own operations; the plain C harness (harness.c) does the same
+  calibration and repetition for every implementation, so the columns are
   directly comparable.  Single-threaded kernels measure their thread's CPU
   time (the machine is shared: time given to other processes is not the
   operation's); kernels with several workers measure wall-clock time, since
-  sleeping and waking is what they are about.  Google Benchmark (gbench.cpp) runs the same kernels for
-  the two implementations it can link with, as a cross-check of the method.
+  sleeping and waking is what they are about.  Google Benchmark (gbench.cpp)
+  runs the same kernels for the two implementations it can link with, as a
+  cross-check of the method.
 * Interleaving: each round runs every group of kernels for every
   implementation, in an order rotated each round, so slow drifts of the
   machine's load hit all implementations alike.  Each invocation's value is the
@@ -350,7 +352,8 @@ def build_report(args, runner, gb, py, mem, started, load_before, load_after):
     r = rel(runner.values.get(("lambshm", "reopen/max")),
             runner.values.get(("lambshm", "reopen/10")))
     if r:
-        extra.append((f"reopen at {max_label} open / reopen at 10 open", r, 1.5, round(r, 2) <= 1.5))
+        extra.append((f"reopen at {max_label} open / reopen at 10 open", r, 1.5,
+                      round(r, 2) <= 1.5))
     for kernel, label, target in PYTHON_ROWS:
         r = rel(py.get(("lambshm", kernel)), py.get(("stock", kernel)))
         if r:
@@ -409,7 +412,8 @@ def build_report(args, runner, gb, py, mem, started, load_before, load_after):
         "(and, in parentheses, with the C harness).",
         "",
     ]
-    absolute = ["", "Absolute medians on this machine (ns per operation), for orientation only:", ""]
+    absolute = ["", "Absolute medians on this machine (ns per operation), for orientation only:",
+                ""]
     absolute.append("| operation | " + " | ".join(shown_impls) + " |")
     absolute.append("|---|" + "---|" * len(shown_impls))
     for kernel, label, _ in ROWS:
