@@ -148,8 +148,15 @@ bool number_is_ours(const DirHandle* h, const struct stat& fresh) {
 
 bool still_good(const DirHandle* h) {
   struct stat st;
-  return sys::fstat(h->fd, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino &&
-         st.st_nlink > 0 && dir_policy_violation(st, sys::geteuid()) == nullptr;
+  if (sys::fstat(h->fd, &st) != 0 || st.st_dev != h->dev || st.st_ino != h->ino ||
+      st.st_nlink == 0)
+    return false;
+  // Who we are matters only for a directory that others may write without the
+  // sticky bit and that root does not own; otherwise skip the system call
+  // (every shm_open, shm_unlink and sem_open that creates comes through here).
+  bool euid_matters = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0 &&
+                      st.st_uid != 0;
+  return dir_policy_violation(st, euid_matters ? sys::geteuid() : st.st_uid) == nullptr;
 }
 
 int reopen(DirHandle* seen) {

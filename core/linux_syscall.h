@@ -100,6 +100,10 @@ inline long getrandom(void* buf, size_t len, unsigned flags) {
   return call(SYS_getrandom, buf, len, flags);
 }
 inline uid_t geteuid() { return (uid_t)call(SYS_geteuid); }
+// The kernel's sched_getaffinity: the size of the mask it wrote, or -errno.
+inline int sched_getaffinity(pid_t pid, size_t size, void* mask) {
+  return (int)call(SYS_sched_getaffinity, pid, size, mask);
+}
 inline pid_t getpid() { return (pid_t)call(SYS_getpid); }
 
 // mmap returns an address or -errno; callers test with is_error().

@@ -8,6 +8,7 @@
 #include <cstddef>
 
 #include "futex.h"
+#include "spin.h"
 
 namespace lambshm::sem {
 
@@ -26,8 +27,9 @@ namespace {
 
 constexpr uint64_t kOneWaiter = uint64_t{1} << kWaitersShift;
 
+using detail::data;
+
 Layout* layout(sem_t* sem) { return reinterpret_cast<Layout*>(sem); }
-std::atomic_ref<uint64_t> data(sem_t* sem) { return std::atomic_ref<uint64_t>(layout(sem)->data); }
 uint32_t* futex_word(sem_t* sem) { return reinterpret_cast<uint32_t*>(&layout(sem)->data); }
 bool is_shared(sem_t* sem) {
   return (std::atomic_ref<uint32_t>(layout(sem)->private_flag).load(std::memory_order_relaxed) &
@@ -45,6 +47,35 @@ futex::WaitResult sleep_cancellable(sem_t* sem, const struct timespec* deadline,
   futex::WaitResult r = futex::wait(futex_word(sem), 0, deadline, clock, is_shared(sem));
   pthread_setcanceltype(old_type, &old_type);
   return r;
+}
+
+// Watches the semaphore, only reading it, for up to `budget` iterations:
+// until a token shows up, someone goes to sleep on it, or the budget runs out.
+// (spin.h has the policy and the numbers behind it.)
+enum class Spin { kToken, kSleepers, kExhausted };
+Spin watch(sem_t* sem, uint32_t budget) {
+  for (uint32_t i = 0; i < budget; ++i) {
+    uint64_t d = data(sem).load(std::memory_order_relaxed);
+    if ((d & kValueMask) != 0) return Spin::kToken;
+    if ((d >> kWaitersShift) != 0) return Spin::kSleepers;
+    spin::relax();
+  }
+  return Spin::kExhausted;
+}
+
+// Spins first, when that may pay: true if the spin took a token.
+bool spin_for_token(sem_t* sem) {
+  uint32_t budget = spin::Budget::next();
+  if (budget == 0 || !spin::several_cpus()) return false;
+  switch (watch(sem, budget)) {
+    case Spin::kToken:
+      if (trywait(sem) != 0) return false;  // another waiter was quicker
+      spin::Budget::took_a_token();
+      return true;
+    case Spin::kExhausted: spin::Budget::ran_out(); return false;
+    case Spin::kSleepers: return false;  // spinning was not allowed: nothing learnt
+  }
+  return false;
 }
 
 // Registered as a waiter, loops until a token is taken (and the registration
@@ -72,9 +103,10 @@ int wait_registered(sem_t* sem, const struct timespec* deadline, clockid_t clock
   }
 }
 
+// Registers as a waiter and sleeps until a token comes (or the wait fails).
 // pthread_cleanup_push is setjmp-based when exceptions are off: keep this
 // frame free of objects with destructors and of state live across the sleep.
-int wait_slow(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+int sleep_for_token(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
   data(sem).fetch_add(kOneWaiter, std::memory_order_relaxed);
   volatile int result;
   pthread_cleanup_push(unregister_waiter, sem);
@@ -85,6 +117,14 @@ int wait_slow(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
 
 }  // namespace
 
+// No token at once: spin, when that may pay, then sleep.
+int detail::wait_slow(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+  if (spin_for_token(sem)) return 0;
+  return sleep_for_token(sem, deadline, clock);
+}
+
+void detail::wake_one(sem_t* sem) { futex::wake(futex_word(sem), 1, is_shared(sem)); }
+
 int init(sem_t* sem, int pshared, unsigned value) {
   if (sem == nullptr || value > SEM_VALUE_MAX) return -EINVAL;
   Layout* l = layout(sem);
@@ -94,46 +134,10 @@ int init(sem_t* sem, int pshared, unsigned value) {
   return 0;
 }
 
-int post(sem_t* sem) {
-  if (sem == nullptr) return -EINVAL;
-  uint64_t d = data(sem).load(std::memory_order_relaxed);
-  do {
-    if ((d & kValueMask) == SEM_VALUE_MAX) return -EOVERFLOW;
-  } while (!data(sem).compare_exchange_weak(d, d + 1, std::memory_order_release,
-                                            std::memory_order_relaxed));
-  if ((d >> kWaitersShift) != 0) futex::wake(futex_word(sem), 1, is_shared(sem));
-  return 0;
-}
-
-int trywait(sem_t* sem) {
-  if (sem == nullptr) return -EINVAL;
-  uint64_t d = data(sem).load(std::memory_order_relaxed);
-  while ((d & kValueMask) != 0) {
-    if (data(sem).compare_exchange_weak(d, d - 1, std::memory_order_acquire,
-                                        std::memory_order_relaxed))
-      return 0;
-  }
-  return -EAGAIN;
-}
-
-int wait(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
-  // POSIX: sem_wait "shall" be a cancellation point even when it does not block.
-  pthread_testcancel();
-  if (sem == nullptr) return -EINVAL;
-  if (trywait(sem) == 0) return 0;
-  return wait_slow(sem, deadline, clock);
-}
-
 int timedwait(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
   if (deadline == nullptr || deadline->tv_nsec < 0 || deadline->tv_nsec >= 1000000000)
     return -EINVAL;
   return wait(sem, deadline, clock);
-}
-
-int getvalue(sem_t* sem, int* value) {
-  if (sem == nullptr || value == nullptr) return -EINVAL;
-  *value = (int)(data(sem).load(std::memory_order_relaxed) & kValueMask);
-  return 0;
 }
 
 }  // namespace lambshm::sem

@@ -10,13 +10,24 @@
 //   post: add one to the value; if waiters are registered, wake one;
 //   wait: take one if the value is non-zero; otherwise register as a waiter,
 //         sleep on the value word while it is zero, and take one together
-//         with unregistering (one compare-and-swap).
+//         with unregistering (one compare-and-swap).  Before registering,
+//         lambshm may watch the value for a few microseconds (spin.h): that
+//         only reads the semaphore, so the protocol is unchanged.
 // All functions return 0 or -errno.
+//
+// The paths that do not block (post without waiters, trywait, getvalue, a
+// wait that finds a token) are inline: they are all most calls ever run, and
+// inlined into the exported functions they cost one atomic operation and no
+// call beyond the caller's own, as glibc's and musl's do.  Everything that
+// may enter the kernel is out of line, in sem_ops.cpp.
 #pragma once
 
+#include <pthread.h>
 #include <semaphore.h>
 #include <time.h>
 
+#include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 
@@ -32,16 +43,16 @@ inline constexpr int kWaitersShift = 32;
 inline constexpr uint32_t kSharedFlag = 128;  // FUTEX_PRIVATE_FLAG, stored for shared semaphores
 
 int init(sem_t* sem, int pshared, unsigned value);
-int post(sem_t* sem);
-int trywait(sem_t* sem);
+inline int post(sem_t* sem);
+inline int trywait(sem_t* sem);
 // Blocks until the value can be decremented, `deadline` (absolute, on `clock`;
 // nullptr for none) passes (-ETIMEDOUT) or a signal handler runs (-EINTR).
 // A cancellation point: it acts on pending cancellation first, and a thread
 // cancelled while blocked unregisters itself as a waiter.
-int wait(sem_t* sem, const struct timespec* deadline, clockid_t clock);
+inline int wait(sem_t* sem, const struct timespec* deadline, clockid_t clock);
 // wait() with glibc's validation of `deadline` first (-EINVAL).
 int timedwait(sem_t* sem, const struct timespec* deadline, clockid_t clock);
-int getvalue(sem_t* sem, int* value);
+inline int getvalue(sem_t* sem, int* value);
 
 // The bytes of a new process-shared semaphore, as sem_open writes them to its file.
 // Inline so that named semaphores need nothing else from sem_ops.cpp: the
@@ -51,6 +62,53 @@ inline void make_shared_image(unsigned value, unsigned char (&out)[sizeof(sem_t)
   memset(out, 0, sizeof out);
   Layout l{value, kSharedFlag, 0};
   memcpy(out, &l, sizeof l);
+}
+
+// --- The inline fast paths ------------------------------------------------
+
+namespace detail {
+inline std::atomic_ref<uint64_t> data(sem_t* sem) {
+  return std::atomic_ref<uint64_t>(reinterpret_cast<Layout*>(sem)->data);
+}
+// Out of line: the slow paths.
+void wake_one(sem_t* sem);
+int wait_slow(sem_t* sem, const struct timespec* deadline, clockid_t clock);
+}  // namespace detail
+
+inline int post(sem_t* sem) {
+  if (sem == nullptr) return -EINVAL;
+  uint64_t d = detail::data(sem).load(std::memory_order_relaxed);
+  do {
+    if ((d & kValueMask) == SEM_VALUE_MAX) return -EOVERFLOW;
+  } while (!detail::data(sem).compare_exchange_weak(d, d + 1, std::memory_order_release,
+                                                    std::memory_order_relaxed));
+  if ((d >> kWaitersShift) != 0) detail::wake_one(sem);
+  return 0;
+}
+
+inline int trywait(sem_t* sem) {
+  if (sem == nullptr) return -EINVAL;
+  uint64_t d = detail::data(sem).load(std::memory_order_relaxed);
+  while ((d & kValueMask) != 0) {
+    if (detail::data(sem).compare_exchange_weak(d, d - 1, std::memory_order_acquire,
+                                                std::memory_order_relaxed))
+      return 0;
+  }
+  return -EAGAIN;
+}
+
+inline int wait(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
+  // POSIX: sem_wait "shall" be a cancellation point even when it does not block.
+  pthread_testcancel();
+  if (sem == nullptr) return -EINVAL;
+  if (trywait(sem) == 0) return 0;
+  return detail::wait_slow(sem, deadline, clock);
+}
+
+inline int getvalue(sem_t* sem, int* value) {
+  if (sem == nullptr || value == nullptr) return -EINVAL;
+  *value = (int)(detail::data(sem).load(std::memory_order_relaxed) & kValueMask);
+  return 0;
 }
 
 }  // namespace lambshm::sem

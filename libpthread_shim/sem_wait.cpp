@@ -3,19 +3,23 @@
 #include "export.h"
 #include "sem_ops.h"
 
-// Both are cancellation points (see core/semaphore.h).
+using lambshm::opaque;  // glibc declares these arguments nonnull; we still check (export.h)
+using lambshm::posix_result;
+namespace ops = lambshm::sem;
+
+// Both are cancellation points (see core/sem_ops.h).
 LAMBSHM_EXPORT int sem_wait(sem_t* sem) {
-  return lambshm::posix_result(lambshm::sem::wait(sem, nullptr, CLOCK_REALTIME));
+  return posix_result(ops::wait(opaque(sem), nullptr, CLOCK_REALTIME));
 }
 
 LAMBSHM_EXPORT int sem_timedwait(sem_t* sem, const struct timespec* abstime) {
-  return lambshm::posix_result(lambshm::sem::timedwait(sem, abstime, CLOCK_REALTIME));
+  return posix_result(ops::timedwait(opaque(sem), opaque(abstime), CLOCK_REALTIME));
 }
 
 LAMBSHM_EXPORT int sem_trywait(sem_t* sem) noexcept {
-  return lambshm::posix_result(lambshm::sem::trywait(sem));
+  return posix_result(ops::trywait(opaque(sem)));
 }
 
 LAMBSHM_EXPORT int sem_getvalue(sem_t* sem, int* value) noexcept {
-  return lambshm::posix_result(lambshm::sem::getvalue(sem, value));
+  return posix_result(ops::getvalue(opaque(sem), opaque(value)));
 }

@@ -193,7 +193,9 @@ TEST_P(FailingSyscall, GivesItsErrnoOrSucceedsAndLeavesNothingBehind) {
   for (auto& [what, n] : outcomes) summary += " " + what + "=" + std::to_string(n);
   printf("[ figures ] %s (%s): %d system calls failed in turn; outcomes:%s\n", c.label,
          name_of(errnos), injected, summary.c_str());
-  EXPECT_GE(injected, 3);
+  // Every case makes two system calls at least (the warm shm_open: the check
+  // of the cached directory and the open), so that many were failed in turn.
+  EXPECT_GE(injected, 2);
   (void)survived;
 }
 

@@ -195,5 +195,33 @@ TEST_F(OpenBackingDir, AnUnprivilegedCallerTrustsItsOwnWritableDirectory) {
   EXPECT_EQ(result_as(4343), EACCES);  // someone else
 }
 
+// The process-wide descriptor is checked again before each use: a directory
+// that turns hostile after the first use is refused from then on, and the
+// caller's identity is taken into account when it matters.
+TEST(ProcessDir, RevalidatesTheDirectoryBeforeEachUse) {
+  if (!test::is_root()) GTEST_SKIP() << "needs root to chown a directory to another user";
+  TempDir tmp("revalidate");
+  std::string path = tmp / "shm";
+  ASSERT_EQ(mkdir(path.c_str(), 01777), 0);
+  ASSERT_EQ(chown(path.c_str(), 4242, 4242), 0);
+  pid_t pid = fork();
+  if (pid == 0) {  // the configuration is read once per process: a fresh one
+    setenv("LAMBSHM_DIR", path.c_str(), 1);
+    int step = 1;
+    if (backing_dir_fd() < 0) _exit(step);
+    ++step;  // 2: sticky and writable by all: fine whoever we are
+    if (chmod(path.c_str(), 0777) != 0 || backing_dir_fd() != -EACCES) _exit(step);
+    ++step;  // 3: without the sticky bit, another user's directory is refused...
+    if (setegid(4242) != 0 || seteuid(4242) != 0 || backing_dir_fd() < 0) _exit(step);
+    ++step;  // 4: ...but not by its owner
+    if (seteuid(0) != 0 || chmod(path.c_str(), 0755) != 0 || backing_dir_fd() < 0) _exit(step);
+    _exit(0);  // 5: writable by its owner only: fine for anyone
+  }
+  int status;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "failed at step " << WEXITSTATUS(status);
+}
+
 }  // namespace
 }  // namespace lambshm
