@@ -8,6 +8,7 @@
 
 #include <atomic>
 
+#include "ipc_name.h"
 #include "linux_syscall.h"
 
 namespace lambshm {
@@ -244,6 +245,15 @@ const char* backing_dir_path(size_t* length, int* err) {
   const DirConfig& config = dir_config();
   *length = config.slash_length;
   return config.path_slash;
+}
+
+int unlink_object(const char* name, const char* prefix) {
+  IpcName file;
+  if (int r = make_ipc_name(name, prefix, &file); r < 0) return r == -EINVAL ? -ENOENT : r;
+  int dir = backing_dir_fd();
+  if (dir < 0) return dir;
+  int r = sys::unlinkat(dir, file.file, 0);
+  return r == -EPERM ? -EACCES : r;
 }
 
 void debug_log(const char* format, ...) {

@@ -65,6 +65,13 @@ int backing_dir_fd_unchecked();
 // and is acceptable; nullptr and -errno in *err otherwise.
 const char* backing_dir_path(size_t* length, int* err);
 
+// Removes the object called `name` (a POSIX IPC name; `prefix` says which
+// kind, see ipc_name.h) from the backing directory, as shm_unlink and
+// sem_unlink do: 0 or -errno.  An invalid name is -ENOENT (no object can have
+// it; POSIX lists no EINVAL for the unlink calls), and the kernel's EPERM for
+// another user's file in a sticky directory is -EACCES, as in glibc.
+int unlink_object(const char* name, const char* prefix);
+
 // Writes "lambshm: <message>\n" to stderr when LAMBSHM_DEBUG=1.
 void debug_log(const char* format, ...) __attribute__((format(printf, 1, 2)));
 

@@ -303,15 +303,7 @@ int close(sem_t* sem) {
   return 0;
 }
 
-int unlink(const char* name) {
-  IpcName file;
-  if (int r = make_ipc_name(name, kSemPrefix, &file); r < 0)
-    return r == -EINVAL ? -ENOENT : r;  // no semaphore can have an invalid name
-  int dir = backing_dir_fd();
-  if (dir < 0) return dir;
-  int r = sys::unlinkat(dir, file.file, 0);
-  return r == -EPERM ? -EACCES : r;
-}
+int unlink(const char* name) { return unlink_object(name, kSemPrefix); }
 
 size_t open_count() {
   ensure_fork_handlers();

@@ -12,8 +12,13 @@
 // All functions return results as values (-errno), never touching errno.
 #pragma once
 
+#include <fcntl.h>
 #include <semaphore.h>
 #include <sys/types.h>
+
+#include <cstdarg>
+
+#include "export.h"
 
 namespace lambshm::named_sem {
 
@@ -24,5 +29,24 @@ int unlink(const char* name);
 
 // Number of distinct semaphore files open in this process (for tests and tools).
 size_t open_count();
+
+// The C edge of sem_open(name, oflag, ...) for the libraries that export it:
+// reads the mode and value that follow oflag when O_CREAT is given, and
+// returns SEM_FAILED with errno set on failure.  `ap` is started by the caller.
+inline sem_t* open_from_c(const char* name, int oflag, va_list ap) {
+  mode_t mode = 0;
+  unsigned value = 0;
+  if ((oflag & O_CREAT) != 0) {
+    mode = va_arg(ap, mode_t);
+    value = va_arg(ap, unsigned);
+  }
+  int error = 0;
+  sem_t* sem = open(name, oflag, mode, value, &error);
+  if (sem == nullptr) {
+    fail_with_errno(-error);
+    return SEM_FAILED;
+  }
+  return sem;
+}
 
 }  // namespace lambshm::named_sem

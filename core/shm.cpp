@@ -18,14 +18,6 @@ int open(const char* name, int oflag, mode_t mode) {
   return fd == -EISDIR ? -EINVAL : fd;
 }
 
-int unlink(const char* name) {
-  IpcName file;
-  if (int r = make_ipc_name(name, kShmPrefix, &file); r < 0)
-    return r == -EINVAL ? -ENOENT : r;  // no object can have an invalid name
-  int dir = backing_dir_fd();
-  if (dir < 0) return dir;
-  int r = sys::unlinkat(dir, file.file, 0);
-  return r == -EPERM ? -EACCES : r;
-}
+int unlink(const char* name) { return unlink_object(name, kShmPrefix); }
 
 }  // namespace lambshm::shm

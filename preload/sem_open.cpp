@@ -13,21 +13,10 @@
 #include "named_sem.h"
 
 extern "C" sem_t* lambshm_preload_sem_open(const char* name, int oflag, ...) noexcept {
-  mode_t mode = 0;
-  unsigned value = 0;
-  if ((oflag & O_CREAT) != 0) {
-    va_list ap;
-    va_start(ap, oflag);
-    mode = va_arg(ap, mode_t);
-    value = va_arg(ap, unsigned);
-    va_end(ap);
-  }
-  int error = 0;
-  sem_t* sem = lambshm::named_sem::open(name, oflag, mode, value, &error);
-  if (sem == nullptr) {
-    errno = -error;
-    return SEM_FAILED;
-  }
+  va_list ap;
+  va_start(ap, oflag);
+  sem_t* sem = lambshm::named_sem::open_from_c(name, oflag, ap);
+  va_end(ap);
   return sem;
 }
 LAMBSHM_INTERPOSE(sem_open)
