@@ -47,10 +47,6 @@ struct Record {
   pthread_attr_t attr;
 };
 
-struct Start {
-  void (*function)(union sigval);
-  union sigval value;
-};
 
 Mutex g_lock;
 int g_socket = -1;      // guarded by g_lock
@@ -62,22 +58,9 @@ void free_record(Record* r) {
   free(r);
 }
 
-void* run_notification(void* arg) {
-  notify::unblock_all_signals();
-  Start start = *static_cast<Start*>(arg);
-  free(arg);
-  start.function(start.value);
-  return nullptr;
-}
-
 void fire(Record* r) {
-  auto* start = static_cast<Start*>(malloc(sizeof(Start)));
-  if (start != nullptr) {
-    *start = {r->function, r->value};
-    pthread_t thread;
-    // Nobody to report a failure to: like glibc, the notification is lost.
-    if (pthread_create(&thread, &r->attr, run_notification, start) != 0) free(start);
-  }
+  // Nobody to report a failure to: like glibc, the notification is lost.
+  notify::start_notification(&r->attr, r->function, r->value);
   free_record(r);
 }
 

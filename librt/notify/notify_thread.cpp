@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "linux_syscall.h"
@@ -124,6 +125,37 @@ void block_helper_signals() {
 void unblock_all_signals() {
   KernelSigset none = 0;
   set_kernel_mask(SIG_SETMASK, &none, nullptr);
+}
+
+namespace {
+
+struct Notification {
+  void (*function)(union sigval);
+  union sigval value;
+};
+
+void* run_notification(void* arg) {
+  unblock_all_signals();
+  Notification n = *static_cast<Notification*>(arg);
+  free(arg);
+  n.function(n.value);
+  return nullptr;
+}
+
+}  // namespace
+
+int start_notification(const pthread_attr_t* attributes, void (*function)(union sigval),
+                       union sigval value) {
+  auto* n = static_cast<Notification*>(malloc(sizeof(Notification)));
+  if (n == nullptr) return -ENOMEM;
+  *n = {function, value};
+  pthread_t thread;
+  int r = pthread_create(&thread, attributes, run_notification, n);
+  if (r != 0) {
+    free(n);
+    return -r;
+  }
+  return 0;
 }
 
 }  // namespace lambshm::notify

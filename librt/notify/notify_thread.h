@@ -40,8 +40,11 @@ int start_helper(void* (*fn)(void*), void* arg);
 // glibc 2.32 and later unblock SIGCANCEL in every new thread.
 void block_helper_signals();
 
-// First thing in a notification thread: its creator (a helper) blocks every
-// signal, which user code does not expect; glibc 2.26 unblocks them all.
-void unblock_all_signals();
+// Starts a notification thread with `attributes` (from copy_attributes)
+// running function(value), with every signal unblocked as in glibc 2.26 (its
+// creator, a helper, blocks them all).  0 or -errno; the helpers have nobody to
+// report a failure to, so, like glibc, they lose that notification.
+int start_notification(const pthread_attr_t* attributes, void (*function)(union sigval),
+                       union sigval value);
 
 }  // namespace lambshm::notify

@@ -55,10 +55,6 @@ struct Record {
 };
 
 // What a notification thread needs, owned by it (the record may go first).
-struct Start {
-  void (*function)(union sigval);
-  union sigval value;
-};
 
 Mutex g_lock;
 Record* g_records;                   // guarded by g_lock
@@ -74,24 +70,12 @@ void free_record(Record* r) {
   free(r);
 }
 
-void* run_notification(void* arg) {
-  notify::unblock_all_signals();
-  Start start = *static_cast<Start*>(arg);
-  free(arg);
-  start.function(start.value);
-  return nullptr;
-}
-
 void notify_expiry(uint64_t serial) {
   MutexLock lock(g_lock);
   for (Record* r = g_records; r != nullptr; r = r->next) {
     if (r->serial != serial) continue;
     // Nobody to report a failure to: like glibc, the expiry is lost.
-    auto* start = static_cast<Start*>(malloc(sizeof(Start)));
-    if (start == nullptr) return;
-    *start = {r->function, r->value};
-    pthread_t thread;
-    if (pthread_create(&thread, &r->attr, run_notification, start) != 0) free(start);
+    notify::start_notification(&r->attr, r->function, r->value);
     return;
   }
 }
