@@ -128,4 +128,9 @@ std::string helper(const char* env_var) {
 
 bool is_root() { return geteuid() == 0; }
 
+const char* emulator() {
+  const char* e = getenv("LAMBSHM_TEST_EMULATOR");
+  return e != nullptr && *e != '\0' ? e : nullptr;
+}
+
 }  // namespace lambshm::test

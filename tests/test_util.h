@@ -47,4 +47,11 @@ std::string helper(const char* env_var);
 
 bool is_root();
 
+// The user-mode emulator this test runs under ("qemu-aarch64 version 7.2.x
+// ..."; tools/target-exec sets LAMBSHM_TEST_EMULATOR), or nullptr on a
+// native machine.  Only for the reason of a skip where the emulator cannot
+// do something (qemu-user 7.2 implements neither mq_notify nor io_setup:
+// both fail with ENOSYS), never to relax a check.
+const char* emulator();
+
 }  // namespace lambshm::test
