@@ -145,4 +145,9 @@ std::string mapping_at(const void* addr) {
   return found;
 }
 
+const char* emulator() {
+  const char* e = getenv("LAMBSHM_TEST_EMULATOR");
+  return e != nullptr && *e != '\0' ? e : nullptr;
+}
+
 }  // namespace lambshm::test

@@ -52,4 +52,11 @@ bool is_root();
 // a temporary, not its final name).
 std::string mapping_at(const void* addr);
 
+// The user-mode emulator this test runs under ("qemu-aarch64 version 7.2.x
+// ..."; tools/target-exec sets LAMBSHM_TEST_EMULATOR), or nullptr on a
+// native machine.  Only for the reason of a skip where the emulator cannot
+// do something (qemu-user 7.2 implements neither mq_notify nor io_setup:
+// both fail with ENOSYS), never to relax a check.
+const char* emulator();
+
 }  // namespace lambshm::test

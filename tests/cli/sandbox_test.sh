@@ -41,6 +41,11 @@ in_sandbox() {
   rc=$?
 }
 L=/opt/bin/lambshm
+# What differs by architecture (the sandbox's userlands are LAMBSHM_SANDBOX_ARCH's).
+case "${LAMBSHM_SANDBOX_ARCH:-$(dpkg --print-architecture)}" in
+  arm64) triplet=aarch64-linux-gnu old_version=GLIBC_2.17 ;;
+  *) triplet=x86_64-linux-gnu old_version=GLIBC_2.2.5 ;;
+esac
 stock='LD_LIBRARY_PATH='  # the sandbox puts /opt/lib/overlay in LD_LIBRARY_PATH; a stock run clears it
 
 # --- bullseye, stock ---------------------------------------------------------------
@@ -52,7 +57,7 @@ check "bullseye stock: doctor picks the overlay for glibc 2.31" has "lambshm run
 
 in_sandbox "$stock $L doctor --for python3"
 check "doctor --for python3: stock libpthread/librt as things stand, status 1" \
-  test "$rc" = 1 -a -n "$(has 'sem_open@GLIBC_2.2.5' && has '/lib/x86_64-linux-gnu/libpthread.so.0 (stock glibc)' && echo y)"
+  test "$rc" = 1 -a -n "$(has "sem_open@$old_version" && has "/lib/$triplet/libpthread.so.0 (stock glibc)" && echo y)"
 check "doctor --for python3: under lambshm run, lambshm's libraries and the hook" \
   test -n "$(printf '%s\n' "$out" | sed -n '/under lambshm run:/,$p' | grep -F '/opt/lib/overlay/libpthread.so.0 (lambshm)')" \
        -a -n "$(printf '%s\n' "$out" | sed -n '/under lambshm run:/,$p' | grep -F '/opt/lib/overlay/librt.so.1 (lambshm)')" \
