@@ -23,6 +23,7 @@
 
 #include "rt_util.h"
 #include "stock_rt.h"
+#include "test_util.h"
 
 namespace lambshm::test {
 namespace {
@@ -250,14 +251,25 @@ TEST(Timer, CpuTimeClocks) {
 
 TEST(Timer, IdsAreDistinct) {
   std::vector<timer_t> ids;
+  int refused = 0;
   for (int i = 0; i < 64; ++i) {
     timer_t t;
     struct sigevent ev = none_event();
-    ASSERT_EQ(timer_create(CLOCK_MONOTONIC, &ev, &t), 0);
+    if (timer_create(CLOCK_MONOTONIC, &ev, &t) != 0) {
+      refused = errno;
+      break;
+    }
     for (timer_t other : ids) EXPECT_NE(t, other);
     ids.push_back(t);
   }
+  // Whatever happened, no timer outlives the test: the later ones need them.
   for (timer_t t : ids) EXPECT_EQ(timer_delete(t), 0);
+  if (refused == EAGAIN && emulator() != nullptr && ids.size() >= 2) {
+    // qemu-user keeps guest timers in a table of 32 per process.
+    GTEST_SKIP() << emulator() << " cannot hold more than " << ids.size()
+                 << " POSIX timers in one process (timer_create: EAGAIN); those were distinct";
+  }
+  EXPECT_EQ(refused, 0) << "timer_create failed after " << ids.size() << " timers";
 }
 
 TEST(Timer, AlarmClocksNeedPrivilege) {
