@@ -361,23 +361,42 @@ TEST(Timer, SigevSignal) {
   EXPECT_EQ(in_child([] { return signal_delivery(&kStock); }), 0);
 }
 
+constexpr int kValueIsNotTheId = 14;
+
 int default_event(const Impl* impl) {
-  // evp == NULL: SIGALRM, and the value is the timer id (POSIX).
+  // evp == NULL: SIGALRM, and the value is the timer id (POSIX).  A first
+  // timer makes that id non-zero (a fresh process numbers its timers from
+  // 0), so that a null value cannot pass for it.
   block(SIGALRM);
-  timer_t t;
+  struct sigevent none = none_event();
+  timer_t first, t;
+  if (impl->create(CLOCK_MONOTONIC, &none, &first) != 0) return 9;
   if (impl->create(CLOCK_MONOTONIC, nullptr, &t) != 0) return 10;
   const struct itimerspec soon = {{0, 0}, {0, 1000000}};
   if (impl->settime(t, 0, &soon, nullptr) != 0) return 11;
   siginfo_t info;
   if (wait_for(SIGALRM, &info) != SIGALRM) return 12;
   if (info.si_code != SI_TIMER) return 13;
-  if (info.si_value.sival_ptr != t) return 14;
-  return impl->destroy(t) == 0 ? 0 : 16;
+  if (impl->destroy(t) != 0 || impl->destroy(first) != 0) return 16;
+  // glibc 2.26 to 2.33 put their timer_t in the value (bullseye/rt-client
+  // checks 2.31); 2.34 and later pass a null one.  Checked last: see below.
+  if (impl == &kOurs && info.si_value.sival_ptr != t) return kValueIsNotTheId;
+  return 0;
 }
 
 TEST(Timer, NullSigeventIsSigalrmWithTheTimerId) {
-  EXPECT_EQ(in_child([] { return default_event(&kOurs); }), 0);
+  int ours = in_child([] { return default_event(&kOurs); });
   EXPECT_EQ(in_child([] { return default_event(&kStock); }), 0);
+  // We pass the null sigevent on to the kernel, which puts the timer id in
+  // the value.  qemu-user creates a host timer with it and gives the guest
+  // an id of its own (0xcaf0000 + slot), so the value is the host's id.
+  // Everything before the value was checked.
+  if (emulator() != nullptr && ours == kValueIsNotTheId) {
+    GTEST_SKIP() << emulator() << " cannot give a timer created without a sigevent its id as "
+                 << "the signal's value: it delivers the host kernel's id, not the one it "
+                 << "returned";
+  }
+  EXPECT_EQ(ours, 0);
 }
 
 int overrun(const Impl* impl) {
