@@ -340,7 +340,9 @@ TEST(Pool, WorkersTakeTheSubmittersPolicyLessTheRequestPriority) {
   std::string result = in_child([] {
     struct sched_param param;
     param.sched_priority = 10;
-    if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &param) != 0) return 77;
+    int refused = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
+    if (refused == EPERM) return 77;
+    CHILD_CHECK(refused == 0);
     Pipe p;
     char c;
     struct aiocb r = make_cb(p.r, &c, 1);
@@ -355,7 +357,10 @@ TEST(Pool, WorkersTakeTheSubmittersPolicyLessTheRequestPriority) {
     CHILD_CHECK(write(p.w, "p", 1) == 1 && done(r));
     return 0;
   });
-  if (result == "child exited with status 77") GTEST_SKIP() << "SCHED_FIFO refused here";
+  // (Refused to root of a user namespace, as under tools/target-exec: it
+  // lacks CAP_SYS_NICE in the machine's initial one.)
+  if (result == "child exited with status 77")
+    GTEST_SKIP() << "this process may not use SCHED_FIFO here (EPERM)";
   EXPECT_EQ(result, "");
 }
 
