@@ -615,13 +615,20 @@ TEST(Timer, SigevThreadNullFunctionIsEinval) {
 }
 
 std::atomic<int> g_self_deleted;
+std::atomic<bool> g_delete_claimed;
 void delete_self(union sigval v) {
+  // Only the first callback deletes: one started by a later expiry may run
+  // after the test, when the id may name another test's timer (qemu-user
+  // hands out the lowest free slot at once; a kernel reuses ids after a
+  // wrap).
+  if (g_delete_claimed.exchange(true)) return;
   timer_t t = *static_cast<timer_t*>(v.sival_ptr);
   if (timer_delete(t) == 0) g_self_deleted.fetch_add(1);
 }
 
 TEST(Timer, CallbackMayDeleteItsTimer) {
   g_self_deleted = 0;
+  g_delete_claimed = false;
   static timer_t t;
   struct sigevent ev = {};
   ev.sigev_notify = SIGEV_THREAD;
