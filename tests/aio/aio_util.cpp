@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 namespace lambshm::aio_test {
 
@@ -26,10 +27,52 @@ int thread_count() {
   return n;
 }
 
-bool blocked_in_read(int fd) {
+long read_syscall_number() {
+  static const long number = [] {
+    long found = SYS_read;  // if the child cannot be observed
+    int fds[2];
+    if (pipe(fds) != 0) return found;
+    pid_t child = fork();
+    if (child == 0) {
+      char c;
+      close(fds[1]);
+      _exit(read(fds[0], &c, 1) == 1 ? 0 : 1);
+    }
+    close(fds[0]);
+    // The system call and its first argument (the pipe, the same number in
+    // the child), seen twice in a row: not a passing call.
+    std::string path = "/proc/" + std::to_string(child) + "/syscall";
+    long last = -1;
+    for (int i = 0; child > 0 && i < 3000; ++i) {
+      long nr = -1;
+      unsigned long arg0 = 0;
+      if (FILE* f = fopen(path.c_str(), "r")) {
+        if (fscanf(f, "%ld %lx", &nr, &arg0) != 2 || arg0 != (unsigned long)fds[0]) nr = -1;
+        fclose(f);
+      }
+      if (nr >= 0 && nr == last) {
+        found = nr;
+        break;
+      }
+      last = nr;
+      usleep(10000);
+    }
+    if (child > 0) {
+      (void)!write(fds[1], "x", 1);
+      while (waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+    close(fds[1]);
+    return found;
+  }();
+  return number;
+}
+
+pid_t reader_of(int fd) {
+  const long read_nr = read_syscall_number();
   DIR* d = opendir("/proc/self/task");
-  if (d == nullptr) return false;
-  bool found = false;
+  if (d == nullptr) return 0;
+  pid_t reader = 0;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
     std::string path = std::string("/proc/self/task/") + e->d_name + "/syscall";
@@ -37,14 +80,16 @@ bool blocked_in_read(int fd) {
     if (f == nullptr) continue;
     long nr = -1;
     unsigned long arg0 = 0;
-    if (fscanf(f, "%ld %lx", &nr, &arg0) == 2 && nr == SYS_read && arg0 == (unsigned long)fd)
-      found = true;
+    if (fscanf(f, "%ld %lx", &nr, &arg0) == 2 && nr == read_nr && arg0 == (unsigned long)fd)
+      reader = (pid_t)atoi(e->d_name);
     fclose(f);
-    if (found) break;
+    if (reader != 0) break;
   }
   closedir(d);
-  return found;
+  return reader;
 }
+
+bool blocked_in_read(int fd) { return reader_of(fd) != 0; }
 
 bool eventually(const std::function<bool()>& pred, int seconds) {
   for (int i = 0; i < seconds * 100; ++i) {

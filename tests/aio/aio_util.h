@@ -18,9 +18,18 @@ using SuspendFn = int (*)(const struct aiocb* const[], int, const struct timespe
 // Threads of this process (entries of /proc/self/task).
 int thread_count();
 
-// Whether a thread of this process is blocked in read(fd) (from
-// /proc/self/task/*/syscall): proof that a request on `fd` has a worker.
+// The thread of this process blocked in read(fd) (from
+// /proc/self/task/*/syscall), or 0; whether there is one: proof that a
+// request on `fd` has a worker.
+pid_t reader_of(int fd);
 bool blocked_in_read(int fd);
+
+// The number /proc/PID/syscall shows for a task blocked in read(2).  The
+// kernel shows the system call it is serving: natively SYS_read, but under
+// a user-mode emulator the emulator's own, of the host's architecture
+// (qemu-aarch64 on x86_64 blocks in x86_64's read, 0, not aarch64's 63).
+// Learned once from a child process known to be blocked in read.
+long read_syscall_number();
 
 // Waits until pred() holds, polling every 10 ms for at most `seconds`.
 bool eventually(const std::function<bool()>& pred, int seconds = 30);

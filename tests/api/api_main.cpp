@@ -2,6 +2,7 @@
 #include <stdlib.h>
 
 #include "api_env.h"
+#include "gtest_exit.h"
 #include "test_util.h"
 
 namespace lambshm::test {
@@ -16,5 +17,5 @@ int main(int argc, char** argv) {
   lambshm::test::g_backing_dir = root / "shm";
   setenv("LAMBSHM_DIR", lambshm::test::g_backing_dir.c_str(), 1);
   ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
+  return lambshm::test::exit_status(RUN_ALL_TESTS());
 }

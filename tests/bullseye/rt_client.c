@@ -93,6 +93,22 @@ static void line(int ok, const char* fmt, ...) {
   fflush(stdout);
 }
 
+/* The user-mode emulator this runs under (rt_client_test.sh sets
+ * LAMBSHM_TEST_EMULATOR when the sandbox runs another architecture), or
+ * NULL.  Only to skip, with a "SKIP: " line, a check it cannot emulate. */
+static const char* emulator;
+
+static void skip(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+static void skip(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  printf("SKIP: %s ", emulator);
+  vprintf(fmt, ap);
+  va_end(ap);
+  printf("\n");
+  fflush(stdout);
+}
+
 static long long ns(struct timespec t) { return t.tv_sec * 1000000000LL + t.tv_nsec; }
 static pid_t tid(void) { return (pid_t)syscall(SYS_gettid); }
 
@@ -243,8 +259,16 @@ static void timers(void) {
   timer_create(CLOCK_REALTIME, NULL, &t);
   timer_settime(t, 0, &soon, NULL);
   r = wait_signal(SIGALRM, &info);
-  line(r == SIGALRM && info.si_value.sival_ptr == t, "null sigevent: SIGALRM %d, value is the id %d",
-       r == SIGALRM, info.si_value.sival_ptr == t);
+  if (emulator != NULL) {
+    /* lambshm leaves the value to the kernel (the timer id); qemu-user gives
+     * the guest an id of its own and delivers the host's. */
+    line(r == SIGALRM, "null sigevent: SIGALRM %d", r == SIGALRM);
+    skip("cannot give a timer created without a sigevent its id as the signal's value");
+  } else {
+    line(r == SIGALRM && info.si_value.sival_ptr == t,
+         "null sigevent: SIGALRM %d, value is the id %d", r == SIGALRM,
+         info.si_value.sival_ptr == t);
+  }
   timer_delete(t);
 
   /* Overrun: a 1 ms timer while its first signal stays pending 50 ms. */
@@ -337,6 +361,44 @@ static void* blocked_receive(void* p) {
   return (void*)1;
 }
 
+/* mq_notify of every kind on an empty queue `q`; `none` is SIGEV_NONE. */
+static void notifications(mqd_t q, struct sigevent* none) {
+  char buf[64];
+  int sig = SIGRTMIN + 3;
+  block(sig);
+  struct sigevent ev;
+  memset(&ev, 0, sizeof ev);
+  ev.sigev_notify = SIGEV_SIGNAL;
+  ev.sigev_signo = sig;
+  ev.sigev_value.sival_int = 5;
+  int r = mq_notify(q, &ev);
+  int busy = mq_notify(q, none);
+  line(r == 0 && busy == -1 && errno == EBUSY, "mq_notify(SIGNAL) = %d, again %d %s", r, busy,
+       err_name(errno));
+  mq_send(q, "x", 1, 0);
+  siginfo_t info;
+  r = wait_signal(sig, &info);
+  line(r == sig && info.si_code == SI_MESGQ && info.si_value.sival_int == 5,
+       "notified by signal: SI_MESGQ %d, value %d", info.si_code == SI_MESGQ,
+       info.si_value.sival_int);
+  mq_receive(q, buf, sizeof buf, NULL);
+  memset(&ev, 0, sizeof ev);
+  ev.sigev_notify = SIGEV_THREAD;
+  ev.sigev_notify_function = on_message;
+  ev.sigev_value.sival_int = 6;
+  r = mq_notify(q, &ev);
+  mq_send(q, "y", 1, 0);
+  await(&mq_thread_calls);
+  line(r == 0 && mq_thread_calls == 1 && mq_thread_value == 6,
+       "mq_notify(THREAD) = %d, calls %d, value %d", r, mq_thread_calls, mq_thread_value);
+  r = mq_notify(q, &ev);
+  int removed = mq_notify(q, NULL);
+  int replaced = mq_notify(q, none);
+  line(r == 0 && removed == 0 && replaced == 0, "mq_notify(THREAD) %d, removed %d, replaced %d", r,
+       removed, replaced);
+  mq_receive(q, buf, sizeof buf, NULL);
+}
+
 static void queues(void) {
   char name[64], buf[64];
   snprintf(name, sizeof name, "/rt-client-%d", (int)getpid());
@@ -389,42 +451,13 @@ static void queues(void) {
   mq_setattr(q, &nb, NULL);
 
   /* Notification: SIGEV_SIGNAL (with SIGEV_NONE's EBUSY), then SIGEV_THREAD. */
-  int sig = SIGRTMIN + 3;
-  block(sig);
-  struct sigevent ev;
-  memset(&ev, 0, sizeof ev);
-  ev.sigev_notify = SIGEV_SIGNAL;
-  ev.sigev_signo = sig;
-  ev.sigev_value.sival_int = 5;
-  r = mq_notify(q, &ev);
   struct sigevent none;
   memset(&none, 0, sizeof none);
   none.sigev_notify = SIGEV_NONE;
-  int busy = mq_notify(q, &none);
-  line(r == 0 && busy == -1 && errno == EBUSY, "mq_notify(SIGNAL) = %d, again %d %s", r, busy,
-       err_name(errno));
-  mq_send(q, "x", 1, 0);
-  siginfo_t info;
-  r = wait_signal(sig, &info);
-  line(r == sig && info.si_code == SI_MESGQ && info.si_value.sival_int == 5,
-       "notified by signal: SI_MESGQ %d, value %d", info.si_code == SI_MESGQ,
-       info.si_value.sival_int);
-  mq_receive(q, buf, sizeof buf, NULL);
-  memset(&ev, 0, sizeof ev);
-  ev.sigev_notify = SIGEV_THREAD;
-  ev.sigev_notify_function = on_message;
-  ev.sigev_value.sival_int = 6;
-  r = mq_notify(q, &ev);
-  mq_send(q, "y", 1, 0);
-  await(&mq_thread_calls);
-  line(r == 0 && mq_thread_calls == 1 && mq_thread_value == 6,
-       "mq_notify(THREAD) = %d, calls %d, value %d", r, mq_thread_calls, mq_thread_value);
-  r = mq_notify(q, &ev);
-  int removed = mq_notify(q, NULL);
-  int replaced = mq_notify(q, &none);
-  line(r == 0 && removed == 0 && replaced == 0, "mq_notify(THREAD) %d, removed %d, replaced %d", r,
-       removed, replaced);
-  mq_receive(q, buf, sizeof buf, NULL);
+  if (emulator != NULL && mq_notify(q, NULL) == -1 && errno == ENOSYS)
+    skip("cannot register a notification: mq_notify fails with ENOSYS there");
+  else
+    notifications(q, &none);
 
   /* Cancellation point: a thread blocked in mq_receive. */
   pthread_t th;
@@ -492,6 +525,8 @@ static void where(void) {
 
 int main(int argc, char** argv) {
   main_thread = pthread_self();
+  emulator = getenv("LAMBSHM_TEST_EMULATOR");
+  if (emulator != NULL && *emulator == '\0') emulator = NULL;
   if (argc > 1 && strcmp(argv[1], "where") == 0) {
     where();
     return 0;

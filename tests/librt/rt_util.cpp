@@ -7,6 +7,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +16,8 @@
 #include <fstream>
 #include <thread>
 #include <vector>
+
+#include "test_util.h"
 
 namespace lambshm::test {
 
@@ -88,6 +91,18 @@ bool deny_syscalls(std::initializer_list<long> syscalls, int error) {
   struct sock_fprog prog = {(unsigned short)f.size(), f.data()};
   return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
          prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+bool forbid_new_threads() {
+  if (!drop_privileges()) return false;
+  struct rlimit none = {0, 0};
+  return setrlimit(RLIMIT_NPROC, &none) == 0;
+}
+
+std::string no_seccomp_reason() {
+  if (emulator() != nullptr)
+    return std::string(emulator()) + " cannot install a seccomp filter (prctl: EINVAL)";
+  return "no seccomp here";
 }
 
 struct timespec deadline_in(double seconds, clockid_t clock) {

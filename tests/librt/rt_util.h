@@ -33,6 +33,16 @@ bool drop_privileges();
 // (a seccomp filter).  False if seccomp is not available.
 bool deny_syscalls(std::initializer_list<long> syscalls, int error);
 
+// In a child: makes thread and process creation fail with EAGAIN from now
+// on, without seccomp: becomes nobody (root ignores the limit) with
+// RLIMIT_NPROC 0.  False if that did not work.
+bool forbid_new_threads();
+
+// Why deny_syscalls() failed, for a skip: qemu-user refuses every seccomp
+// filter (prctl(PR_SET_SECCOMP) is EINVAL there, so that the guest cannot
+// deny the emulator its own system calls).
+std::string no_seccomp_reason();
+
 // Now + seconds on `clock`, as an absolute timeout.
 struct timespec deadline_in(double seconds, clockid_t clock = CLOCK_REALTIME);
 

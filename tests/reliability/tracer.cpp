@@ -17,6 +17,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "test_util.h"
+
 namespace lambshm::test {
 
 namespace {
@@ -33,15 +35,21 @@ int wait_for(pid_t pid, int* status) {
 std::string ptrace_unavailable() {
   pid_t pid = fork();
   if (pid == 0) {
-    if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) _exit(1);
+    if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) _exit(errno & 0x7f);  // never 0
     raise(SIGSTOP);
     syscall(SYS_getppid);
     _exit(0);
   }
-  int status;
+  int status = 0;
   if (wait_for(pid, &status) < 0 || !WIFSTOPPED(status)) {
-    wait_for(pid, &status);
-    return "ptrace(PTRACE_TRACEME) is not permitted here";
+    int error = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    if (!WIFEXITED(status)) wait_for(pid, &status);
+    std::string why = "ptrace(PTRACE_TRACEME) fails";
+    if (error != 0) why += std::string(" (") + strerror(error) + ")";
+    // qemu-user does not implement ptrace for its guest (ENOSYS): nothing
+    // of a guest's system calls can be traced there.
+    if (emulator() != nullptr) return std::string(emulator()) + " cannot trace a guest: " + why;
+    return why + " here";
   }
   std::string why;
   ptrace(PTRACE_SETOPTIONS, pid, nullptr, (void*)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL));
