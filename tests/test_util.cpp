@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <stdexcept>
 
 extern char** environ;
@@ -55,8 +57,21 @@ std::vector<std::string> list_dir(const std::string& path) {
 }
 
 std::string unique_name(const char* tag) {
+  // The pid alone is not enough: /dev/shm outlives processes, and a pid comes
+  // back; a random per-process part keeps a stale object from a killed run
+  // (or another machine user's) from turning into EEXIST.
+  // The salt is drawn once; the pid is read on every call so that a forked
+  // child never repeats a name its parent will use.
+  static const unsigned salt = [] {
+    unsigned r = 0;
+    if (getrandom(&r, sizeof r, 0) != sizeof r) r = (unsigned)time(nullptr);
+    return r & 0xffff;
+  }();
+  char buf[16];
+  snprintf(buf, sizeof buf, "%04x", salt);
+  const std::string process = std::to_string(getpid()) + buf;
   static std::atomic<int> counter{0};
-  return "lt" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" + tag;
+  return "lt" + process + "-" + std::to_string(counter++) + "-" + tag;
 }
 
 int ProcResult::exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
