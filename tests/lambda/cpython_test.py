@@ -15,20 +15,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tap import Tap  # noqa: E402
+
 here = os.path.dirname(os.path.abspath(__file__))
-
-
-class Tap:
-    def __init__(self):
-        self.n = self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        self.n += 1
-        print(f"{'ok' if ok else 'not ok'} {self.n} - {what}", flush=True)
-        if not ok:
-            self.failed += 1
-            for line in detail.splitlines()[-40:]:
-                print(f"#   {line}")
 
 
 def main():
@@ -109,8 +99,7 @@ def main():
                       "mp.Value('i', 1); print(h.Arena._dir_candidates)")
         tap.check(rc == 0 and out.strip() == "['/dev/shm']",
                   "the hook changes nothing where /dev/shm is usable", out)
-    print(f"1..{tap.n}")
-    return 1 if tap.failed else 0
+    return tap.finish()
 
 
 if __name__ == "__main__":

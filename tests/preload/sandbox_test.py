@@ -22,6 +22,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tap import Tap  # noqa: E402
+
 PRELOAD = "/opt/lib/liblambshm-preload.so"
 BUILD_PROBE = "cd /tmp && gcc -O2 -o probe /mnt/probe.c -pthread -lrt"
 
@@ -52,19 +55,6 @@ def stock_says(errno_name):
 
 def command(*calls, prefix="./probe"):
     return prefix + " " + " ".join(shlex.quote(c) for c in calls)
-
-
-class Tap:
-    def __init__(self):
-        self.n = self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        self.n += 1
-        print(f"{'ok' if ok else 'not ok'} {self.n} - {what}", flush=True)
-        if not ok:
-            self.failed += 1
-            for line in str(detail).splitlines()[-40:]:
-                print(f"#   {line}")
 
 
 def sections(text):
@@ -193,8 +183,7 @@ def main():
         tap.check("sem_unlink /x -> 0" in b2 and "shm_unlink /x -> 0" in b2
                   and "ls /tmp/shm -> 0 entries" in b2,
                   "either side removes what the other made; nothing is left", out + err)
-    print(f"1..{tap.n}")
-    return 1 if tap.failed else 0
+    return tap.finish()
 
 
 if __name__ == "__main__":

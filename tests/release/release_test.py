@@ -29,6 +29,9 @@ import tarfile
 import tempfile
 import zipfile
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tap import Tap  # noqa: E402
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAMBDA_LD_LIBRARY_PATH = ("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
                           "/var/task:/var/task/lib:/opt/lib")
@@ -53,19 +56,6 @@ except Exception as e:
 """
 
 
-class Tap:
-    def __init__(self):
-        self.n = self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        self.n += 1
-        print(f"{'ok' if ok else 'not ok'} {self.n} - {what}", flush=True)
-        if not ok:
-            self.failed += 1
-            for line in str(detail).splitlines()[-30:]:
-                print(f"#   {line}")
-
-
 def unzip_keeping_modes(path, dest):
     with zipfile.ZipFile(path) as z:
         for info in z.infolist():
@@ -81,7 +71,7 @@ def main():
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox")
         return 77
-    tap = Tap()
+    tap = Tap(keep=30)
     work = tempfile.mkdtemp(prefix="lambshm-release-")
     try:
         # 1. Packaging.
@@ -90,8 +80,7 @@ def main():
                            capture_output=True, text=True)
         tap.check(r.returncode == 0, "tools/package builds the tarball and the layer", r.stdout + r.stderr)
         if r.returncode != 0:
-            print(f"1..{tap.n}")
-            return 1
+            return tap.finish()
         tarballs = [f for f in os.listdir(dist) if f.endswith(".tar.gz")]
         zips = [f for f in os.listdir(dist) if f.endswith(".zip")]
         tarball, layer_zip = os.path.join(dist, tarballs[0]), os.path.join(dist, zips[0])
@@ -219,8 +208,7 @@ def main():
                       f"docker/{flavour}: the image's files and environment run the function", out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"1..{tap.n}")
-    return 1 if tap.failed else 0
+    return tap.finish()
 
 
 if __name__ == "__main__":
