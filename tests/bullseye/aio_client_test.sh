@@ -8,11 +8,9 @@
 set -u
 sandbox="$1" librt="$2"
 here="$(cd "$(dirname "$0")" && pwd)"
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "$l" | sed 's/^/# /'; done; }
 
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the sandbox"; exit 77; fi
+. "$here/../tap.sh"
+tap_needs_root
 
 opt=$(mktemp -d) mnt=$(mktemp -d)
 trap 'rm -rf "$opt" "$mnt"' EXIT
@@ -57,5 +55,4 @@ else
   not_ok "both print the same transcript (< stock glibc 2.31, > lambshm)" "$difference"
 fi
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_finish

@@ -7,12 +7,9 @@
 set -u
 sandbox="$1" librt="$2" libpthread="$3"
 here="$(cd "$(dirname "$0")" && pwd)"
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "$l" | sed 's/^/# /'; done; }
-check() { local what="$1"; shift; if "$@"; then ok "$what"; else not_ok "$what" "$out"; fi; }
 
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the sandbox"; exit 77; fi
+. "$here/../tap.sh"
+tap_needs_root
 
 opt=$(mktemp -d) mnt=$(mktemp -d)
 trap 'rm -rf "$opt" "$mnt"' EXIT
@@ -45,5 +42,4 @@ check "the shim loads the stock libpthread; neither library needs a C++ runtime"
 in_sandbox "python3 -c 'import multiprocessing as mp; q = mp.Queue(); q.put(42); print(q.get())'"
 check "CPython 3.9's multiprocessing.Queue works" test "$rc" = 0 -a "$out" = 42
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_finish

@@ -11,12 +11,9 @@
 set -u
 sandbox="$1" librt="$2"
 here="$(cd "$(dirname "$0")" && pwd)"
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do echo "$l" | sed 's/^/# /'; done; }
-check() { local what="$1"; shift; if "$@"; then ok "$what"; else not_ok "$what" "$out"; fi; }
 
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the sandbox"; exit 77; fi
+. "$here/../tap.sh"
+tap_needs_root
 
 opt=$(mktemp -d) mnt=$(mktemp -d)
 trap 'rm -rf "$opt" "$mnt"' EXIT
@@ -60,5 +57,4 @@ in_sandbox "$build && LD_LIBRARY_PATH= ./rt_client where"
 check "and without it, to the stock ones" \
   test "$rc" = 0 -a "$(echo "$out" | grep -c '/opt/lib')" = 0
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_finish

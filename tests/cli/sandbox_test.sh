@@ -12,14 +12,11 @@
 set -u
 sandbox="$1" lambshm="$2" librt="$3" shim="$4" python_dir="$5" preload="$6"
 here="$(cd "$(dirname "$0")" && pwd)"
-n=0 failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; echo "$out" | sed 's/^/# /'; }
-check() { local what="$1"; shift; if "$@"; then ok "$what"; else not_ok "$what"; fi; }
 has() { printf '%s\n' "$out" | grep -qF -- "$1"; }
 lacks() { ! has "$1"; }
 
-if [ "$(id -u)" != 0 ]; then echo "1..0 # SKIP needs root for the sandbox"; exit 77; fi
+. "$here/../tap.sh"
+tap_needs_root
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -139,5 +136,4 @@ else
   n=$((n + 1)); echo "ok $n - glibc 2.36: run by preload # SKIP the preload library is not built in this tree"
 fi
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_finish
