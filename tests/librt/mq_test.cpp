@@ -734,19 +734,10 @@ struct NotifyLog {
 
 void notified(union sigval v) {
   auto* log = static_cast<NotifyLog*>(v.sival_ptr);
-  pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-    int state;
-    size_t size;
-    pthread_attr_getdetachstate(&attr, &state);
-    log->detached = state == PTHREAD_CREATE_DETACHED;
-    pthread_attr_getstacksize(&attr, &size);
-    log->stacksize = size;
-    pthread_attr_destroy(&attr);
-  }
-  sigset_t mask;
-  pthread_sigmask(SIG_SETMASK, nullptr, &mask);
-  log->sigusr2_blocked = sigismember(&mask, SIGUSR2) == 1;
+  const ThreadTraits t = this_thread_traits();
+  log->detached = t.detached;
+  log->stacksize = t.stacksize;
+  log->sigusr2_blocked = t.sigusr2_blocked;
   // The usual pattern: register again from the notification.
   struct sigevent ev = {};
   ev.sigev_notify = SIGEV_NONE;

@@ -5,6 +5,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -116,6 +117,23 @@ struct timespec deadline_in(double seconds, clockid_t clock) {
     now.tv_sec -= 1;
   }
   return now;
+}
+
+ThreadTraits this_thread_traits() {
+  ThreadTraits t;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    int state;
+    pthread_attr_getdetachstate(&attr, &state);
+    t.detached = state == PTHREAD_CREATE_DETACHED;
+    pthread_attr_getstacksize(&attr, &t.stacksize);
+    pthread_attr_getguardsize(&attr, &t.guardsize);
+    pthread_attr_destroy(&attr);
+  }
+  sigset_t mask;
+  pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+  t.sigusr2_blocked = sigismember(&mask, SIGUSR2) == 1;
+  return t;
 }
 
 }  // namespace lambshm::test

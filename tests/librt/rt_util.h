@@ -1,6 +1,7 @@
 // Helpers for the librt suite.
 #pragma once
 
+#include <stddef.h>
 #include <time.h>
 
 #include <functional>
@@ -42,6 +43,17 @@ bool forbid_new_threads();
 // filter (prctl(PR_SET_SECCOMP) is EINVAL there, so that the guest cannot
 // deny the emulator its own system calls).
 std::string no_seccomp_reason();
+
+// What a SIGEV_THREAD notification thread looks like from inside: the
+// attributes it runs with and whether SIGUSR2 is blocked in it.  Called by
+// the timer and mq notification callbacks.
+struct ThreadTraits {
+  bool detached = false;
+  size_t stacksize = 0;
+  size_t guardsize = 0;
+  bool sigusr2_blocked = true;
+};
+ThreadTraits this_thread_traits();
 
 // Now + seconds on `clock`, as an absolute timeout.
 struct timespec deadline_in(double seconds, clockid_t clock = CLOCK_REALTIME);

@@ -486,21 +486,11 @@ struct CallbackLog {
 void record_callback(union sigval v) {
   auto* log = static_cast<CallbackLog*>(v.sival_ptr);
   if (pthread_equal(pthread_self(), log->creator)) log->other_thread = false;
-  pthread_attr_t attr;
-  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-    int state;
-    size_t size;
-    pthread_attr_getdetachstate(&attr, &state);
-    log->detached = state == PTHREAD_CREATE_DETACHED;
-    pthread_attr_getstacksize(&attr, &size);
-    log->stacksize = size;
-    pthread_attr_getguardsize(&attr, &size);
-    log->guardsize = size;
-    pthread_attr_destroy(&attr);
-  }
-  sigset_t mask;
-  pthread_sigmask(SIG_SETMASK, nullptr, &mask);
-  log->sigusr2_blocked = sigismember(&mask, SIGUSR2) == 1;
+  const ThreadTraits t = this_thread_traits();
+  log->detached = t.detached;
+  log->stacksize = t.stacksize;
+  log->guardsize = t.guardsize;
+  log->sigusr2_blocked = t.sigusr2_blocked;
   log->calls.fetch_add(1);
 }
 
