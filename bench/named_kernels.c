@@ -4,8 +4,9 @@
  *
  * Every named semaphore is one mapping of its own file, so the number a
  * process can hold open is bounded by vm.max_map_count (65530 by default),
- * whatever the library: "max" kernels open as many as that allows, minus a
- * margin, or $BENCH_MAX_OPEN.
+ * whatever the library: "max" kernels open $BENCH_MAX_OPEN (bench/run.py
+ * passes 100,000 or what the limit allows), or, alone, as many as the limit
+ * allows minus a margin.
  *
  * All single-threaded: they measure CPU time (user and system). */
 #define _GNU_SOURCE
