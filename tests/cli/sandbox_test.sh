@@ -64,6 +64,19 @@ in_sandbox "$stock python3 /mnt/mp.py"
 check "stock python3: multiprocessing fails with ENOSYS, as on Lambda" \
   test "$rc" != 0 -a -n "$(has 'Function not implemented' && echo y)"
 
+# A /dev/shm that exists but cannot be written: stock glibc adopts it and fails.
+for kind in ro root; do
+  case $kind in
+    ro) errno=EROFS python='OSError: [Errno 30]' ;;
+    root) errno=EACCES python='PermissionError: [Errno 13]' ;;
+  esac
+  in_sandbox "--dev-shm-$kind" "$stock $L doctor"
+  check "--dev-shm-$kind: doctor fails (status 1) with $errno, as Python's $python" \
+    test "$rc" = 1 -a -n "$(has "fail with $errno (Python: $python" && echo y)"
+  in_sandbox "--dev-shm-$kind" "$stock $L run python3 /mnt/mp.py"
+  check "--dev-shm-$kind: lambshm run python3 works" test "$rc" = 0 -a "$out" = "mp ok 2 42 7"
+done
+
 # --- bullseye, lambshm run (overlay) ---------------------------------------------------
 in_sandbox "$stock $L run $L doctor --for python3"
 check "lambshm run lambshm doctor --for python3: works, status 0" \

@@ -4,7 +4,9 @@
 Stock glibc must fail exactly as users report; lambshm must run the whole
 workload (mp_workload.py) under the fork, spawn and forkserver start methods
 with exact results and leave nothing behind; the start-up hook must be what
-makes Value/Array work, and must do nothing where /dev/shm is usable.
+makes Value/Array work, and must do nothing where /dev/shm is usable.  The
+same holds where /dev/shm exists but cannot be written: mounted read-only
+(EROFS), or writable only by root (PermissionError).
 
 Usage: cpython_test.py SANDBOX LAYER_TOOL BUILD_DIR [--host] [--preload LIB_IN_LAYER]
   LAYER_TOOL (tools/layer) makes the /opt tree from BUILD_DIR.
@@ -99,6 +101,21 @@ def main():
                       "mp.Value('i', 1); print(h.Arena._dir_candidates)")
         tap.check(rc == 0 and out.strip() == "['/dev/shm']",
                   "the hook changes nothing where /dev/shm is usable", out)
+
+        # 4. A /dev/shm that exists but cannot be written: stock glibc uses it
+        # and fails; lambshm (libraries and hook) does not touch it.
+        for option, error in (("--dev-shm-ro", "OSError: [Errno 30] Read-only file system"),
+                              ("--dev-shm-root", "PermissionError: [Errno 13] Permission denied")):
+            rc, out = run([option], "/mnt/stock_failures.py")
+            failed = [f for f in ("Queue", "Lock", "SharedMemory", "Value")
+                      if error in next((l for l in out.splitlines()
+                                        if l.startswith(f + ":")), "")]
+            tap.check(len(failed) == 4,
+                      f"{option}: stock Queue, Lock, SharedMemory and Value fail with "
+                      f"{error.split(']')[0]}]", out)
+            rc, out = run(ours + [option], "/mnt/mp_workload.py", "fork", "/tmp/shm")
+            tap.check(rc == 0 and "ok cleanup" in out and "FAIL" not in out,
+                      f"{option}: lambshm runs the whole workload, nothing left behind", out)
     return tap.finish()
 
 
