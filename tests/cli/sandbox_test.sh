@@ -102,8 +102,8 @@ check "and otherwise the system's (Debian's /usr/lib/python3.9/sitecustomize.py)
 # --- ls, rm, gc on real objects ---------------------------------------------------------
 in_sandbox "$L run python3 /mnt/objects.py lt >/dev/null && $L ls && $L ls --json | python3 /mnt/check_ls.py && $L rm -v lt-box && $L rm lt-box; echo rm=\$?; $L gc --older-than 0 && $L ls --json | python3 /mnt/check_ls.py && ls -A /tmp/shm"
 check "ls in the sandbox: the table" \
-  test -n "$(printf '%s\n' "$out" | grep -E '^sem +lt-sem +32 +993 +0600 .* 5 ')" \
-       -a -n "$(printf '%s\n' "$out" | grep -E '^shm +lt-box +4096 +993 +0600 ')"
+  test -n "$(printf '%s\n' "$out" | grep -E '^sem +lt-sem +32 +sbx_user1051 +0600 .* 5 ')" \
+       -a -n "$(printf '%s\n' "$out" | grep -E '^shm +lt-box +4096 +sbx_user1051 +0600 ')"
 check "ls --json in the sandbox: valid, with size, mode, value and uid" \
   test -n "$(has 'shm lt-box 4096 0600 None 993' && has 'sem lt-sem 32 0600 5 993' && echo y)"
 check "rm removes it, and says so for a name already gone (status 1)" \
