@@ -12,12 +12,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/../tap.sh"
 tap_needs_root
 
-opt=$(mktemp -d) mnt=$(mktemp -d)
-trap 'rm -rf "$opt" "$mnt"' EXIT
-mkdir -p "$opt/lib/overlay" "$mnt/out" && cp "$librt" "$opt/lib/overlay/"
-cp "$here/aio_client.c" "$mnt/"
-chmod -R a+rX "$opt" "$mnt"
-chmod a+rwx "$mnt/out"
+. "$here/layer_dirs.sh"
+layer_dirs "$librt" -- "$here/aio_client.c"
 
 # One sandbox: build once, run twice; transcripts are compared out here.
 script='cd /tmp && gcc -O2 -Wall -Werror -o aio_client /mnt/aio_client.c -pthread -lrt -ldl || exit 3

@@ -11,11 +11,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/../tap.sh"
 tap_needs_root
 
-opt=$(mktemp -d) mnt=$(mktemp -d)
-trap 'rm -rf "$opt" "$mnt"' EXIT
-mkdir -p "$opt/lib/overlay" && cp "$librt" "$libpthread" "$opt/lib/overlay/"
-cp "$here/client.c" "$mnt/"
-chmod -R a+rX "$opt" "$mnt"
+. "$here/layer_dirs.sh"
+layer_dirs "$librt" "$libpthread" -- "$here/client.c"
 
 in_sandbox() { out=$("$sandbox" --opt "$opt" --mnt "$mnt" -- /bin/sh -c "$1" 2>&1); rc=$?; }
 build='cd /tmp && gcc -O2 -Wall -Werror -o client /mnt/client.c -pthread -lrt'

@@ -15,11 +15,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/../tap.sh"
 tap_needs_root
 
-opt=$(mktemp -d) mnt=$(mktemp -d)
-trap 'rm -rf "$opt" "$mnt"' EXIT
-mkdir -p "$opt/lib/overlay" && cp "$librt" "$libpthread" "$opt/lib/overlay/"
-cp "$here/postgres_parallel.sh" "$mnt/"
-chmod -R a+rX "$opt" "$mnt"
+. "$here/layer_dirs.sh"
+layer_dirs "$librt" "$libpthread" -- "$here/postgres_parallel.sh"
 
 # $out gets the transcript; fact KEY prints the value of "KEY: value".
 run() { out=$("$sandbox" "$@" --mnt "$mnt" -- /bin/sh /mnt/postgres_parallel.sh 2>&1); }

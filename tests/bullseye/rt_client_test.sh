@@ -15,11 +15,8 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/../tap.sh"
 tap_needs_root
 
-opt=$(mktemp -d) mnt=$(mktemp -d)
-trap 'rm -rf "$opt" "$mnt"' EXIT
-mkdir -p "$opt/lib/overlay" && cp "$librt" "$opt/lib/overlay/"
-cp "$here/rt_client.c" "$mnt/"
-chmod -R a+rX "$opt" "$mnt"
+. "$here/layer_dirs.sh"
+layer_dirs "$librt" -- "$here/rt_client.c"
 
 # The emulator, as tools/target-exec names it for the GoogleTest programs.
 emulator=()
