@@ -40,14 +40,26 @@ void make_dir_config(const char* env_dir, const char* env_debug, DirConfig* out)
   out->slash_length = slash_length;
 }
 
-const char* dir_policy_violation(const struct stat& st, uid_t euid) {
+namespace {
+// `euid()` is asked only when the answer depends on it: for a directory that
+// others may write without the sticky bit and that root does not own.
+template <typename Euid>
+const char* policy_violation(const struct stat& st, Euid euid) {
   if (!S_ISDIR(st.st_mode)) return "it is not a directory";
   bool writable_by_others = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0;
   bool sticky = (st.st_mode & S_ISVTX) != 0;
-  bool trusted_owner = st.st_uid == 0 || st.st_uid == euid;
-  if (writable_by_others && !sticky && !trusted_owner)
+  if (writable_by_others && !sticky && st.st_uid != 0 && st.st_uid != euid())
     return "it is writable by others without the sticky bit and owned by another user";
   return nullptr;
+}
+}  // namespace
+
+const char* dir_policy_violation(const struct stat& st, uid_t euid) {
+  return policy_violation(st, [euid] { return euid; });
+}
+
+const char* dir_policy_violation(const struct stat& st) {
+  return policy_violation(st, [] { return sys::geteuid(); });
 }
 
 int open_backing_dir(const char* path, struct stat* st, const char** why, bool create) {
@@ -152,12 +164,9 @@ bool still_good(const DirHandle* h) {
   if (sys::fstat(h->fd, &st) != 0 || st.st_dev != h->dev || st.st_ino != h->ino ||
       st.st_nlink == 0)
     return false;
-  // Who we are matters only for a directory that others may write without the
-  // sticky bit and that root does not own; otherwise skip the system call
-  // (every shm_open, shm_unlink and sem_open that creates comes through here).
-  bool euid_matters = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0 &&
-                      st.st_uid != 0;
-  return dir_policy_violation(st, euid_matters ? sys::geteuid() : st.st_uid) == nullptr;
+  // Every shm_open, shm_unlink and creating sem_open comes through here: the
+  // policy asks for our uid only when it matters.
+  return dir_policy_violation(st) == nullptr;
 }
 
 int reopen(DirHandle* seen) {

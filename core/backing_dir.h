@@ -41,6 +41,9 @@ void make_dir_config(const char* env_dir, const char* env_debug, DirConfig* out)
 // Why a directory is refused, or nullptr when it is acceptable to a process
 // with effective uid `euid`.
 const char* dir_policy_violation(const struct stat& st, uid_t euid);
+// The same for this process: it asks the kernel for the effective uid only
+// when the answer depends on it.
+const char* dir_policy_violation(const struct stat& st);
 
 // Opens `path` as the backing directory (creating it when missing, unless
 // `create` is false: tools that only look must not create it) and validates
