@@ -23,7 +23,7 @@ int return_value(const struct aiocb* cb, ssize_t* value) {
 
 // An error code is >= 0; only a null aiocb gives -1 (errno EINVAL).
 LAMBSHM_EXPORT int aio_error(const struct aiocb* cb) noexcept {
-  return lambshm::posix_result(lambshm::aio::error_or_einval(lambshm::aio::may_be_null(cb)));
+  return lambshm::posix_result(lambshm::aio::error_or_einval(lambshm::opaque(cb)));
 }
 
 LAMBSHM_EXPORT int aio_error64(const struct aiocb64* cb) noexcept {
@@ -34,7 +34,7 @@ LAMBSHM_EXPORT int aio_error64(const struct aiocb64* cb) noexcept {
 // alone, as glibc does; only a null aiocb sets it.
 LAMBSHM_EXPORT ssize_t aio_return(struct aiocb* cb) noexcept {
   ssize_t value;
-  if (int r = lambshm::aio::return_value(lambshm::aio::may_be_null(cb), &value); r < 0) return lambshm::posix_result(r);
+  if (int r = lambshm::aio::return_value(lambshm::opaque(cb), &value); r < 0) return lambshm::posix_result(r);
   return value;
 }
 

@@ -26,10 +26,10 @@ int fsync_request(int op, struct aiocb* cb) {
 }  // namespace lambshm::aio
 
 LAMBSHM_EXPORT int aio_fsync(int op, struct aiocb* cb) noexcept {
-  return lambshm::posix_result(lambshm::aio::fsync_request(op, lambshm::aio::may_be_null(cb)));
+  return lambshm::posix_result(lambshm::aio::fsync_request(op, lambshm::opaque(cb)));
 }
 
 LAMBSHM_EXPORT int aio_fsync64(int op, struct aiocb64* cb) noexcept {
   return lambshm::posix_result(
-      lambshm::aio::fsync_request(op, lambshm::aio::may_be_null(reinterpret_cast<struct aiocb*>(cb))));
+      lambshm::aio::fsync_request(op, lambshm::opaque(reinterpret_cast<struct aiocb*>(cb))));
 }

@@ -9,5 +9,5 @@
 #include "export.h"
 
 LAMBSHM_EXPORT void aio_init(const struct aioinit* init) noexcept {
-  lambshm::aio::configure(lambshm::aio::may_be_null(init));
+  lambshm::aio::configure(lambshm::opaque(init));
 }

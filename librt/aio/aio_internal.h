@@ -18,17 +18,6 @@ namespace lambshm::aio {
 inline constexpr int kOpDsync = LIO_NOP + 1;
 inline constexpr int kOpSync = LIO_NOP + 2;
 
-// <aio.h> declares most of these functions' pointers nonnull, and GCC drops a
-// null check inlined into such a function even under
-// -fno-delete-null-pointer-checks.  The entry points pass their pointers
-// through this, which hides what the compiler believes about them, so that
-// null is refused with EINVAL instead of crashing.
-template <typename T>
-inline T* may_be_null(T* p) {
-  __asm__("" : "+r"(p));
-  return p;
-}
-
 // The completion state of an aiocb, as aio_error and aio_return report it.
 // The return value is written first, the error code last with release
 // semantics: whoever sees the final error code also sees the return value.

@@ -6,12 +6,12 @@
 
 LAMBSHM_EXPORT int aio_suspend(const struct aiocb* const list[], int nent,
                                const struct timespec* timeout) {
-  return lambshm::posix_result(lambshm::aio::suspend(lambshm::aio::may_be_null(list), nent, timeout));
+  return lambshm::posix_result(lambshm::aio::suspend(lambshm::opaque(list), nent, timeout));
 }
 
 LAMBSHM_EXPORT int aio_suspend64(const struct aiocb64* const list[], int nent,
                                  const struct timespec* timeout) {
   return lambshm::posix_result(lambshm::aio::suspend(
-      lambshm::aio::may_be_null(reinterpret_cast<const struct aiocb* const*>(list)), nent,
+      lambshm::opaque(reinterpret_cast<const struct aiocb* const*>(list)), nent,
       timeout));
 }

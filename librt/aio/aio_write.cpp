@@ -5,10 +5,10 @@
 #include "export.h"
 
 LAMBSHM_EXPORT int aio_write(struct aiocb* cb) noexcept {
-  return lambshm::posix_result(lambshm::aio::submit(lambshm::aio::may_be_null(cb), LIO_WRITE, nullptr));
+  return lambshm::posix_result(lambshm::aio::submit(lambshm::opaque(cb), LIO_WRITE, nullptr));
 }
 
 LAMBSHM_EXPORT int aio_write64(struct aiocb64* cb) noexcept {
   return lambshm::posix_result(
-      lambshm::aio::submit(lambshm::aio::may_be_null(reinterpret_cast<struct aiocb*>(cb)), LIO_WRITE, nullptr));
+      lambshm::aio::submit(lambshm::opaque(reinterpret_cast<struct aiocb*>(cb)), LIO_WRITE, nullptr));
 }

@@ -78,7 +78,7 @@ int listio(int mode, struct aiocb* const list[], int nent, struct sigevent* sig,
     }
     return last_error != 0 || group->failed.load(std::memory_order_relaxed) ? -EIO : 0;
   }
-  if (all_done && group != nullptr) deliver_group(group);
+  if (all_done) deliver_group(group);
   return last_error != 0 ? -last_error : 0;
 }
 

@@ -16,14 +16,14 @@
 
 LAMBSHM_EXPORT int lambshm_lio_listio(int mode, struct aiocb* const list[], int nent,
                                       struct sigevent* sig) {
-  return lambshm::posix_result(lambshm::aio::listio(mode, lambshm::aio::may_be_null(list), nent, sig, true));
+  return lambshm::posix_result(lambshm::aio::listio(mode, lambshm::opaque(list), nent, sig, true));
 }
 LAMBSHM_BIND(lambshm_lio_listio, "lio_listio@@" LAMBSHM_VERSION_lio_listio);
 
 LAMBSHM_EXPORT int lambshm_lio_listio64(int mode, struct aiocb64* const list[], int nent,
                                         struct sigevent* sig) {
   return lambshm::posix_result(lambshm::aio::listio(
-      mode, lambshm::aio::may_be_null(reinterpret_cast<struct aiocb* const*>(list)), nent, sig,
+      mode, lambshm::opaque(reinterpret_cast<struct aiocb* const*>(list)), nent, sig,
       true));
 }
 LAMBSHM_BIND(lambshm_lio_listio64, "lio_listio64@@" LAMBSHM_VERSION_lio_listio64);
@@ -31,7 +31,7 @@ LAMBSHM_BIND(lambshm_lio_listio64, "lio_listio64@@" LAMBSHM_VERSION_lio_listio64
 #ifdef LAMBSHM_COMPAT_lio_listio_2_2_5
 LAMBSHM_EXPORT int lambshm_lio_listio_old(int mode, struct aiocb* const list[], int nent,
                                           struct sigevent* sig) {
-  return lambshm::posix_result(lambshm::aio::listio(mode, lambshm::aio::may_be_null(list), nent, sig, false));
+  return lambshm::posix_result(lambshm::aio::listio(mode, lambshm::opaque(list), nent, sig, false));
 }
 LAMBSHM_BIND(lambshm_lio_listio_old, "lio_listio@" LAMBSHM_COMPAT_lio_listio_2_2_5);
 #endif
@@ -40,7 +40,7 @@ LAMBSHM_BIND(lambshm_lio_listio_old, "lio_listio@" LAMBSHM_COMPAT_lio_listio_2_2
 LAMBSHM_EXPORT int lambshm_lio_listio64_old(int mode, struct aiocb64* const list[], int nent,
                                             struct sigevent* sig) {
   return lambshm::posix_result(lambshm::aio::listio(
-      mode, lambshm::aio::may_be_null(reinterpret_cast<struct aiocb* const*>(list)), nent, sig,
+      mode, lambshm::opaque(reinterpret_cast<struct aiocb* const*>(list)), nent, sig,
       false));
 }
 LAMBSHM_BIND(lambshm_lio_listio64_old, "lio_listio64@" LAMBSHM_COMPAT_lio_listio64_2_2_5);

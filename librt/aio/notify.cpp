@@ -12,6 +12,7 @@
 
 #include "aio_syscall.h"
 #include "futex.h"
+#include "notify/notify_thread.h"
 
 namespace lambshm::aio::notify {
 
@@ -29,8 +30,7 @@ uint32_t* word(HeldThread* h) { return reinterpret_cast<uint32_t*>(&h->released)
 void* notification_main(void* arg) {
   // The thread was created by an aio worker, which blocks every signal; the
   // function runs with none blocked, as glibc's notification threads do.
-  sys::KernelSigset none = 0;
-  sys::sigprocmask(SIG_SETMASK, &none, nullptr);
+  lambshm::notify::unblock_all_signals();
   auto* held = static_cast<HeldThread*>(arg);
   while (held->released.load(std::memory_order_acquire) == 0)
     futex::wait(word(held), 0, nullptr, CLOCK_MONOTONIC, /*shared=*/false);

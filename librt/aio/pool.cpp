@@ -76,6 +76,7 @@
 #include "futex.h"
 #include "mutex.h"
 #include "notify.h"
+#include "notify/notify_thread.h"
 
 namespace lambshm::aio {
 namespace {
@@ -116,10 +117,6 @@ struct IdleSlot {
 };
 
 constexpr int kBuckets = 32;
-// pread/pwrite, our bookkeeping and pthread_create for notifications fit in
-// a fraction of this; pthread_create refuses it (EINVAL) only when the
-// program's static TLS is large, and then the default size is used.
-constexpr size_t kWorkerStack = 64 * 1024;
 
 struct Pool {
   Mutex mutex;
@@ -224,25 +221,13 @@ void* worker_main(void* arg);
 
 // Starts a worker whose first request is `first`.  Returns 0 or -errno.
 int spawn(Request* first) {
-  // Block everything (but glibc's own two) before creating the thread, so it
-  // starts with them blocked: no signal can reach it even for an instant.
-  sys::KernelSigset all = sys::kAllButInternal, old;
-  sys::sigprocmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, kWorkerStack);
-  pthread_t thread;
-  int rc = pthread_create(&thread, &attr, worker_main, first);
-  if (rc == EINVAL) {
-    pthread_attr_destroy(&attr);
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    rc = pthread_create(&thread, &attr, worker_main, first);
-  }
-  pthread_attr_destroy(&attr);
-  sys::sigprocmask(SIG_SETMASK, &old, nullptr);
-  return -rc;
+  // Everything (but glibc's own two) is blocked before the thread is
+  // created, so it starts with them blocked: no signal can reach it even for
+  // an instant.
+  constexpr lambshm::notify::KernelSigset kAllButInternal =
+      ~(lambshm::notify::sig_bit(lambshm::notify::kSigCancel) |
+        lambshm::notify::sig_bit(lambshm::notify::kSigSetXid));
+  return lambshm::notify::start_thread(worker_main, first, kAllButInternal);
 }
 
 bool hand_to_idle(Request* r) {

@@ -12,6 +12,7 @@
 
 #include "aio_internal.h"
 #include "futex.h"
+#include "notify/cancel.h"
 
 namespace lambshm::aio {
 namespace {
@@ -29,23 +30,17 @@ bool any_finished(const struct aiocb* const list[], int nent) {
 
 void leave(void*) { g_suspended.fetch_sub(1, std::memory_order_relaxed); }
 
-// glibc lets cancellation act only while actually sleeping, asynchronously.
-futex::WaitResult sleep_cancellable(uint32_t seen, const struct timespec* deadline) {
-  int old_type;
-  pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old_type);
-  futex::WaitResult r =
-      futex::wait(completions_word(), seen, deadline, CLOCK_MONOTONIC, /*shared=*/false);
-  pthread_setcanceltype(old_type, &old_type);
-  return r;
-}
-
 int wait_registered(const struct aiocb* const list[], int nent, const struct timespec* deadline) {
   for (;;) {
     // Read the counter before the results: a result published after this
     // read bumps the counter, and the sleep below then returns at once.
     uint32_t seen = g_completions.load(std::memory_order_seq_cst);
     if (any_finished(list, nent)) return 0;
-    switch (sleep_cancellable(seen, deadline)) {
+    // glibc lets cancellation act only while actually sleeping, asynchronously.
+    futex::WaitResult w = lambshm::cancel::point([&] {
+      return futex::wait(completions_word(), seen, deadline, CLOCK_MONOTONIC, /*shared=*/false);
+    });
+    switch (w) {
       case futex::WaitResult::kTimedOut: return -EAGAIN;
       case futex::WaitResult::kInterrupted: return -EINTR;
       case futex::WaitResult::kFailed: return -ENOSYS;

@@ -7,8 +7,6 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 
-#include <cerrno>
-
 #include "export.h"
 #include "linux_syscall.h"
 #include "notify/cancel.h"
@@ -24,13 +22,7 @@ long timedreceive(mqd_t q, char* msg, size_t len, unsigned* prio, const struct t
   return cancel::point([&] { return sys::call(SYS_mq_timedreceive, q, msg, len, prio, abs); });
 }
 
-ssize_t posix_ssize(long r) {
-  if (r < 0) {
-    errno = (int)-r;
-    return -1;
-  }
-  return r;
-}
+ssize_t posix_ssize(long r) { return r < 0 ? lambshm::fail_with_errno((int)-r) : r; }
 
 }  // namespace
 }  // namespace lambshm::mq

@@ -41,27 +41,13 @@ constexpr size_t kCookieLen = 32;  // NOTIFY_COOKIE_LEN
 constexpr unsigned char kWokenUp = 1;  // NOTIFY_WOKENUP
 constexpr unsigned char kRemoved = 2;  // NOTIFY_REMOVED
 
-struct Record {
-  void (*function)(union sigval);
-  union sigval value;
-  pthread_attr_t attr;
-};
-
-
 Mutex g_lock;
-int g_socket = -1;      // guarded by g_lock
-bool g_helper_running;  // guarded by g_lock
+int g_socket = -1;      // guarded by g_lock; a helper reads it while >= 0
 bool g_fork_handlers;   // guarded by g_lock
 
-void free_record(Record* r) {
-  pthread_attr_destroy(&r->attr);
+void free_record(notify::Callback* r) {
+  notify::destroy_callback(r);
   free(r);
-}
-
-void fire(Record* r) {
-  // Nobody to report a failure to: like glibc, the notification is lost.
-  notify::start_notification(&r->attr, r->function, r->value);
-  free_record(r);
 }
 
 void* helper_main(void* arg) {
@@ -73,18 +59,17 @@ void* helper_main(void* arg) {
                        nullptr, nullptr);
     if (n == -EINTR || n == -ENOBUFS || (n >= 0 && n < (long)kCookieLen)) continue;
     if (n < 0) break;  // the socket is gone (the program closed it): stop
-    Record* r;
+    notify::Callback* r;
     memcpy(&r, cookie, sizeof r);
-    if (cookie[kCookieLen - 1] == kWokenUp)
-      fire(r);
-    else if (cookie[kCookieLen - 1] == kRemoved)
+    if (cookie[kCookieLen - 1] == kWokenUp) {
+      notify::fire(*r);
       free_record(r);
+    } else if (cookie[kCookieLen - 1] == kRemoved) {
+      free_record(r);
+    }
   }
   MutexLock lock(g_lock);
-  if (g_socket == sock) {
-    g_socket = -1;  // not ours to close any more
-    g_helper_running = false;
-  }
+  if (g_socket == sock) g_socket = -1;  // not ours to close any more
   return nullptr;
 }
 
@@ -94,13 +79,12 @@ void after_fork_child() {
   g_lock.reset_after_fork();
   if (g_socket >= 0) sys::close(g_socket);
   g_socket = -1;
-  g_helper_running = false;
 }
 
 // The socket the kernel sends cookies to, with a helper reading it; -errno.
 int notification_socket() {
   MutexLock lock(g_lock);
-  if (g_helper_running) return g_socket;
+  if (g_socket >= 0) return g_socket;
   if (!g_fork_handlers) {
     if (pthread_atfork(before_fork, after_fork_parent, after_fork_child) != 0) return -ENOMEM;
     g_fork_handlers = true;
@@ -114,7 +98,6 @@ int notification_socket() {
     return r;
   }
   g_socket = sock;
-  g_helper_running = true;
   return sock;
 }
 
@@ -125,16 +108,12 @@ int notify_thread(mqd_t q, const struct sigevent* notification) {
   // glibc would call a null function from the notification thread.
   if (notification->sigev_notify_function == nullptr) return -EINVAL;
 
-  auto* record = static_cast<Record*>(malloc(sizeof(Record)));
+  auto* record = static_cast<notify::Callback*>(malloc(sizeof(notify::Callback)));
   if (record == nullptr) return -ENOMEM;
-  int r = notify::copy_attributes(
-      static_cast<const pthread_attr_t*>(notification->sigev_notify_attributes), &record->attr);
-  if (r < 0) {
+  if (int r = notify::init_callback(*notification, record); r < 0) {
     free(record);
     return r;
   }
-  record->function = notification->sigev_notify_function;
-  record->value = notification->sigev_value;
 
   unsigned char cookie[kCookieLen] = {};
   memcpy(cookie, &record, sizeof record);

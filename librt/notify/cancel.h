@@ -20,10 +20,10 @@
 namespace lambshm::cancel {
 
 template <typename Syscall>
-inline long point(Syscall&& syscall) {
+inline auto point(Syscall&& syscall) {
   int old_type;
   pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old_type);
-  long r = syscall();
+  auto r = syscall();
   pthread_setcanceltype(old_type, &old_type);
   return r;
 }

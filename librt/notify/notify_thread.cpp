@@ -12,9 +12,12 @@
 namespace lambshm::notify {
 namespace {
 
-// Enough for the helpers (a loop around a system call and pthread_create);
-// glibc gives its helpers the minimum stack too.
-constexpr size_t kHelperStack = 64 * 1024;
+// Enough for the helpers (a loop around a system call and pthread_create)
+// and the aio workers (pread/pwrite, their bookkeeping and pthread_create for
+// notifications); glibc gives its helpers the minimum stack too.
+// pthread_create refuses it (EINVAL) only when the program's static TLS is
+// large, and then the default size is used.
+constexpr size_t kSmallStack = 64 * 1024;
 
 long set_kernel_mask(int how, const KernelSigset* set, KernelSigset* old) {
   return sys::call(SYS_rt_sigprocmask, how, set, old, sizeof(KernelSigset));
@@ -92,17 +95,17 @@ int copy_attributes(const pthread_attr_t* user, pthread_attr_t* out) {
   return 0;
 }
 
-int start_helper(void* (*fn)(void*), void* arg) {
+int start_thread(void* (*fn)(void*), void* arg, KernelSigset mask) {
   pthread_attr_t attr;
   int r = pthread_attr_init(&attr);
   if (r != 0) return -r;
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, kHelperStack);
+  pthread_attr_setstacksize(&attr, kSmallStack);
 
-  // The new thread inherits the mask in force while it is created (glibc
-  // 2.32+ minus SIGCANCEL), so no signal reaches it before it blocks them.
-  KernelSigset all_but_setxid = ~sig_bit(kSigSetXid), old;
-  set_kernel_mask(SIG_SETMASK, &all_but_setxid, &old);
+  // The new thread inherits the mask in force while it is created, so no
+  // signal outside `mask` reaches it before it sets its own.
+  KernelSigset old;
+  set_kernel_mask(SIG_SETMASK, &mask, &old);
   pthread_t thread;
   r = pthread_create(&thread, &attr, fn, arg);
   if (r == EINVAL) {
@@ -115,6 +118,12 @@ int start_helper(void* (*fn)(void*), void* arg) {
   set_kernel_mask(SIG_SETMASK, &old, nullptr);
   pthread_attr_destroy(&attr);
   return -r;
+}
+
+int start_helper(void* (*fn)(void*), void* arg) {
+  // glibc 2.32+ unblocks SIGCANCEL in the new thread anyway: see
+  // block_helper_signals.
+  return start_thread(fn, arg, ~sig_bit(kSigSetXid));
 }
 
 void block_helper_signals() {
@@ -157,5 +166,18 @@ int start_notification(const pthread_attr_t* attributes, void (*function)(union 
   }
   return 0;
 }
+
+int init_callback(const struct sigevent& sev, Callback* cb) {
+  int r = copy_attributes(static_cast<const pthread_attr_t*>(sev.sigev_notify_attributes),
+                          &cb->attr);
+  if (r < 0) return r;
+  cb->function = sev.sigev_notify_function;
+  cb->value = sev.sigev_value;
+  return 0;
+}
+
+void destroy_callback(Callback* cb) { pthread_attr_destroy(&cb->attr); }
+
+void fire(const Callback& cb) { start_notification(&cb.attr, cb.function, cb.value); }
 
 }  // namespace lambshm::notify

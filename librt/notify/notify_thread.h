@@ -30,6 +30,13 @@ inline constexpr KernelSigset sig_bit(int sig) { return KernelSigset{1} << (sig 
 // 0 or -errno; on failure *out is not initialised.
 int copy_attributes(const pthread_attr_t* user, pthread_attr_t* out);
 
+// Starts a detached thread running fn(arg), with a small stack (the default
+// one if the program's static TLS leaves no room in it), and with the signals
+// in `mask` blocked from its first instruction: the mask is set with a raw
+// system call (glibc's pthread_sigmask would leave SIGCANCEL and SIGSETXID
+// alone) around pthread_create, and restored after.  0 or -errno.
+int start_thread(void* (*fn)(void*), void* arg, KernelSigset mask);
+
 // Starts a detached helper thread running fn(arg), with a small stack and
 // every signal blocked but SIGSETXID while it starts.  0 or -errno.
 int start_helper(void* (*fn)(void*), void* arg);
@@ -40,11 +47,34 @@ int start_helper(void* (*fn)(void*), void* arg);
 // glibc 2.32 and later unblock SIGCANCEL in every new thread.
 void block_helper_signals();
 
+// Unblocks every signal in the calling thread (a raw system call: SIGCANCEL
+// and SIGSETXID too), as glibc 2.26's notification threads run.
+void unblock_all_signals();
+
 // Starts a notification thread with `attributes` (from copy_attributes)
 // running function(value), with every signal unblocked as in glibc 2.26 (its
 // creator, a helper, blocks them all).  0 or -errno; the helpers have nobody to
 // report a failure to, so, like glibc, they lose that notification.
 int start_notification(const pthread_attr_t* attributes, void (*function)(union sigval),
                        union sigval value);
+
+// A registered SIGEV_THREAD notification (a timer's, a message queue's): the
+// user's function and value, and our copy of the attributes.
+struct Callback {
+  void (*function)(union sigval);
+  union sigval value;
+  pthread_attr_t attr;
+};
+
+// Initialises *cb from `sev` (its function, value and a copy_attributes copy
+// of its attributes).  0 or -errno; on failure *cb is not initialised.
+int init_callback(const struct sigevent& sev, Callback* cb);
+
+// Destroys an initialised *cb (not the memory it lives in).
+void destroy_callback(Callback* cb);
+
+// Starts a notification thread running cb.function(cb.value).  Nobody is told
+// of a failure: like glibc, the notification is lost.
+void fire(const Callback& cb);
 
 }  // namespace lambshm::notify

@@ -49,12 +49,8 @@ struct Record {
   Record* next;
   uint64_t serial;
   int kernel_id;
-  void (*function)(union sigval);
-  union sigval value;
-  pthread_attr_t attr;
+  notify::Callback callback;
 };
-
-// What a notification thread needs, owned by it (the record may go first).
 
 Mutex g_lock;
 Record* g_records;                   // guarded by g_lock
@@ -66,7 +62,7 @@ std::atomic<uint32_t> g_helper_tid;  // 0 until the helper runs; a futex word
 bool g_fork_handlers;                // guarded by g_start_lock
 
 void free_record(Record* r) {
-  pthread_attr_destroy(&r->attr);
+  notify::destroy_callback(&r->callback);
   free(r);
 }
 
@@ -74,8 +70,7 @@ void notify_expiry(uint64_t serial) {
   MutexLock lock(g_lock);
   for (Record* r = g_records; r != nullptr; r = r->next) {
     if (r->serial != serial) continue;
-    // Nobody to report a failure to: like glibc, the expiry is lost.
-    notify::start_notification(&r->attr, r->function, r->value);
+    notify::fire(r->callback);  // a failure loses the expiry, as in glibc
     return;
   }
 }
@@ -160,15 +155,11 @@ int create_thread_timer(clockid_t clock, const struct sigevent* evp, int* kernel
 
   auto* record = static_cast<Record*>(malloc(sizeof(Record)));
   if (record == nullptr) return -ENOMEM;
-  int r = notify::copy_attributes(
-      static_cast<const pthread_attr_t*>(evp->sigev_notify_attributes), &record->attr);
-  if (r < 0) {
+  if (int r = notify::init_callback(*evp, &record->callback); r < 0) {
     free(record);
     return r;
   }
   record->serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
-  record->function = evp->sigev_notify_function;
-  record->value = evp->sigev_value;
 
   struct sigevent kernel_event = {};
   kernel_event.sigev_notify = SIGEV_SIGNAL | SIGEV_THREAD_ID;
