@@ -4,7 +4,7 @@
 Run inside tools/lambda-sandbox --dev-shm --opt LAYER (the bullseye userland,
 CPython 3.9, glibc 2.31): "stock" runs without LD_LIBRARY_PATH, so glibc
 2.31's own librt and libpthread work on the tmpfs /dev/shm; "lambshm" keeps
-LD_LIBRARY_PATH=/opt/lib, so lambshm's libraries serve every semaphore, in
+LD_LIBRARY_PATH=/opt/lib/overlay, so lambshm's libraries serve every semaphore, in
 its default backing directory /tmp/shm (disk-backed, as on Lambda).  Each
 measurement is a fresh interpreter; the two alternate, in a rotated order.
 Prints one JSON line per measurement: {"impl", "name", "ns"} (ns per item).
@@ -72,6 +72,16 @@ def main():
         return 2
     envs = {"stock": {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"},
             "lambshm": dict(os.environ)}
+    # Each side must run on the libpthread it claims to: lambshm's from the
+    # layer, stock glibc's otherwise.
+    for impl, env in envs.items():
+        maps = subprocess.run([sys.executable, "-c", "print(open('/proc/self/maps').read())"],
+                              env=env, capture_output=True, text=True).stdout
+        ours = "/opt/lib/overlay/libpthread.so.0" in maps
+        if ours != (impl == "lambshm"):
+            print(f"mp_bench: the {impl} interpreter does not run on "
+                  f"{'lambshm' if impl == 'lambshm' else 'stock'} libpthread", file=sys.stderr)
+            return 2
     impls = list(envs)
     for rnd in range(args.rounds):
         for i, name in enumerate(KERNELS):

@@ -439,7 +439,7 @@ def main():
     ap.add_argument("--rootfs", help="the bullseye rootfs (glibc 2.31), with the build's "
                     "bench/ bound at its /mnt, its /dev/shm and /proc bound to ours")
     ap.add_argument("--sandbox", help="tools/lambda-sandbox, for CPython")
-    ap.add_argument("--opt", help="a layer with lambshm's libraries in lib/, for CPython")
+    ap.add_argument("--opt", help="a layer (tools/layer) with lambshm's libraries, for CPython")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--samples", type=int, default=3)
     ap.add_argument("--min-time", type=float, default=0.03)
