@@ -15,9 +15,7 @@
 // The exit status answers one question: will shared memory work as things
 // stand (0) or not (1)?  `lambshm run lambshm doctor` answers it for run.
 #include <sys/utsname.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
 
 #include "args.h"
@@ -47,6 +45,12 @@ constexpr char kHelp[] =
     "2 usage error or PROGRAM could not be found.\n"
     "(`lambshm run lambshm doctor` checks the environment `run` gives.)\n";
 
+// How stock glibc fails: "ENOENT (Python: ...): <why>".
+void stock_failure(const Stock& s, Str* out) {
+  errno_text(s.error, out);
+  out->appendf(": %s", s.why.c_str());
+}
+
 // --- The program -------------------------------------------------------------------
 
 struct Judgement {
@@ -69,8 +73,7 @@ void judge(const ProgramReport& p, const Scenario& s, const Stock& stock, const 
     } else {
       out->why.appendf("%s (in %s) goes to stock glibc (%s), which fails with ", b.symbol, b.user,
                        b.provider);
-      errno_text(stock.error, &out->why);
-      out->why.appendf(": %s", stock.why.c_str());
+      stock_failure(stock, &out->why);
     }
   }
   if (out->works && p.python && !dev_shm_usable && s.python_hook == 0) {
@@ -78,6 +81,14 @@ void judge(const ProgramReport& p, const Scenario& s, const Stock& stock, const 
     out->why.append("Python's multiprocessing.Value and Array call os.statvfs(\"/dev/shm\") "
                     "themselves and will fail; lambshm's multiprocessing hook is not loaded");
   }
+}
+
+// Whether two bindings share a line: the same user and the same provider
+// (or both unresolved).
+bool same_line(const Binding& a, const Binding& b) {
+  return strcmp(a.user, b.user) == 0 &&
+         ((a.provider == nullptr && b.provider == nullptr) ||
+          (a.provider != nullptr && b.provider != nullptr && strcmp(a.provider, b.provider) == 0));
 }
 
 void print_scenario(const char* title, const ProgramReport& p, const Scenario& s, Str* report) {
@@ -90,28 +101,16 @@ void print_scenario(const char* title, const ProgramReport& p, const Scenario& s
   if (s.bindings.empty())
     report->append("    calls none of shm_open, shm_unlink, sem_open, sem_close, sem_unlink\n");
   // One line per (user, provider): "sem_open@GLIBC_2.2.5, ... (user) -> provider".
-  Vec<size_t> done;
+  // same_line is an equivalence, so a binding like any earlier one was printed with it.
   for (size_t i = 0; i < s.bindings.size(); ++i) {
-    bool seen = false;
-    for (size_t d : done) {
-      const Binding& a = s.bindings[d];
-      const Binding& b = s.bindings[i];
-      if (strcmp(a.user, b.user) == 0 &&
-          ((a.provider == nullptr && b.provider == nullptr) ||
-           (a.provider != nullptr && b.provider != nullptr && strcmp(a.provider, b.provider) == 0)))
-        seen = true;
-    }
-    if (seen) continue;
-    done.push(i);
     const Binding& first = s.bindings[i];
+    bool seen = false;
+    for (size_t d = 0; d < i && !seen; ++d) seen = same_line(s.bindings[d], first);
+    if (seen) continue;
     Str symbols;
     for (size_t k = i; k < s.bindings.size(); ++k) {
       const Binding& b = s.bindings[k];
-      bool same = strcmp(b.user, first.user) == 0 &&
-                  ((b.provider == nullptr && first.provider == nullptr) ||
-                   (b.provider != nullptr && first.provider != nullptr &&
-                    strcmp(b.provider, first.provider) == 0));
-      if (same) symbols.appendf("%s%s", symbols.empty() ? "" : ", ", b.symbol);
+      if (same_line(b, first)) symbols.appendf("%s%s", symbols.empty() ? "" : ", ", b.symbol);
     }
     report->appendf("    %s (%s) -> %s%s\n", symbols.c_str(), first.user,
                     first.provider != nullptr ? first.provider : "nothing",
@@ -166,8 +165,8 @@ int cmd_doctor(int argc, char** argv) {
   if (stock.works) {
     report.appendf("%s\n", stock.dir);
   } else {
-    errno_text(stock.error, &report);
-    report.appendf(": %s\n", stock.why.c_str());
+    stock_failure(stock, &report);
+    report.append('\n');
   }
   bool dev_shm_usable = stock.works && stock.dir != nullptr && strcmp(stock.dir, "/dev/shm") == 0;
 
@@ -210,8 +209,7 @@ int cmd_doctor(int argc, char** argv) {
       now.uses = true;  // unknown: its calls are not in a symbol table
       if (!stock.works) {
         now.why.appendf("%s is statically linked and stock glibc fails with ", prog.path);
-        errno_text(stock.error, &now.why);
-        now.why.appendf(": %s", stock.why.c_str());
+        stock_failure(stock, &now.why);
         with_run.why.append(now.why.c_str());
       }
     } else {
@@ -241,8 +239,7 @@ int cmd_doctor(int argc, char** argv) {
         now.why.appendf("lambshm is active but %s", backing.why.c_str());
       } else {
         now.why.append("stock glibc fails with ");
-        errno_text(stock.error, &now.why);
-        now.why.appendf(": %s", stock.why.c_str());
+        stock_failure(stock, &now.why);
       }
     }
     with_run.works = backing.works;

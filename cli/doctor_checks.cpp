@@ -1,7 +1,7 @@
 // The system half of `lambshm doctor` (see doctor.cpp): /dev/shm and what
 // stock glibc does with it, the backing directory, lambshm's libraries.
 #include <sys/statfs.h>
-#include <sys/statvfs.h>
+#include <sys/statvfs.h>  // ST_RDONLY
 #include <unistd.h>
 
 #include <cerrno>
@@ -180,27 +180,26 @@ namespace {
 // --- The backing directory ---------------------------------------------------------
 
 void space_text(int fd, const char* path, Str* report, bool* full) {
+  // statfs alone, read as glibc's statvfs reads it: the fragment size (the
+  // block size when the kernel leaves it 0) and f_flags (valid since 2.6.36).
   struct statfs fs;
-  struct statvfs vfs;
   bool have_fs = fd >= 0 ? fstatfs(fd, &fs) == 0 : statfs(path, &fs) == 0;
-  bool have_vfs = fd >= 0 ? fstatvfs(fd, &vfs) == 0 : statvfs(path, &vfs) == 0;
   report->append("  filesystem: ");
-  if (have_fs) {
-    fs_text((unsigned long)fs.f_type, report);
-  } else {
-    report->append("unknown");
+  if (!have_fs) {
+    report->append("unknown\n");
+    return;
   }
-  if (have_vfs) {
-    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-    uint64_t total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
-    report->append(", ");
-    format_bytes(avail, report);
-    report->append(" free of ");
-    format_bytes(total, report);
-    if (vfs.f_flag & ST_RDONLY) report->append(", mounted read-only");
-    *full = avail == 0;
-    if (avail > 0 && avail < (1u << 20)) report->append(" (nearly full)");
-  }
+  fs_text((unsigned long)fs.f_type, report);
+  uint64_t unit = fs.f_frsize != 0 ? (uint64_t)fs.f_frsize : (uint64_t)fs.f_bsize;
+  uint64_t avail = (uint64_t)fs.f_bavail * unit;
+  uint64_t total = (uint64_t)fs.f_blocks * unit;
+  report->append(", ");
+  format_bytes(avail, report);
+  report->append(" free of ");
+  format_bytes(total, report);
+  if (fs.f_flags & ST_RDONLY) report->append(", mounted read-only");
+  *full = avail == 0;
+  if (avail > 0 && avail < (1u << 20)) report->append(" (nearly full)");
   report->append('\n');
 }
 
@@ -363,12 +362,14 @@ void check_libraries(const Install& install, Mechanism m, Str* report) {
   } pieces[] = {{"overlay librt.so.1", install.librt, Mechanism::kOverlay},
                 {"overlay libpthread.so.0", install.libpthread, Mechanism::kOverlay},
                 {"preload library", install.preload, Mechanism::kPreload}};
-  for (const Piece& p : pieces) {
-    LibState s = check_library(p.path);
+  LibState states[sizeof pieces / sizeof pieces[0]];
+  for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; ++i) {
+    const Piece& p = pieces[i];
+    states[i] = check_library(p.path);
     report->appendf("  %s%s: %s %s\n", p.what, p.mechanism == m ? " (needed here)" : "", p.path,
-                    lib_state_text(s));
+                    lib_state_text(states[i]));
   }
-  if (check_library(install.libpthread) == LibState::kOk) {
+  if (states[1] == LibState::kOk) {  // pieces[1] is install.libpthread
     if (const char* missing = missing_absolute_dependency(install.libpthread))
       report->appendf("  the libpthread.so.0 shim loads the stock library from %s, which is "
                       "missing here\n",

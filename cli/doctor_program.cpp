@@ -208,6 +208,8 @@ struct ObjectFile {
   const char* path;
   MappedFile file;
   ElfInfo info;
+  int open_result;   // 0 or -errno
+  ElfStatus status;  // kDamaged when it could not be opened
   bool ok;
   bool lambshm;
 };
@@ -220,8 +222,10 @@ ObjectFile* object_file(const char* path) {
     if (strcmp(o->path, path) == 0) return o;
   auto* o = new (xrealloc(nullptr, sizeof(ObjectFile))) ObjectFile{};
   o->path = xstrdup(path);
-  o->ok = o->file.open(path) == 0 &&
-          read_elf(o->file, is_named_function, &o->info) == ElfStatus::kOk;
+  o->open_result = o->file.open(path);
+  o->status = o->open_result == 0 ? read_elf(o->file, is_named_function, &o->info)
+                                  : ElfStatus::kDamaged;
+  o->ok = o->status == ElfStatus::kOk;
   o->lambshm = o->ok && o->file.contains("LAMBSHM_DIR");
   cache->push(o);
   return o;
@@ -405,12 +409,10 @@ void inspect_program(const char* program, char** run_env, ProgramReport* out) {
 
   ObjectFile* main = object_file(out->path);
   if (!main->ok) {
-    MappedFile f;
-    ElfInfo info;
-    int r = f.open(out->path);
-    ElfStatus s = r == 0 ? read_elf(f, nullptr, &info) : ElfStatus::kDamaged;
+    // A file that fails only in its symbol tables is damaged too.
+    ElfStatus s = main->status;
     out->problem.appendf("%s: %s", out->path,
-                         r < 0 ? strerror(-r)
+                         main->open_result < 0 ? strerror(-main->open_result)
                          : s == ElfStatus::kNotElf ? "not an ELF program"
                          : s == ElfStatus::kOtherMachine
                              ? "built for another machine or word size"

@@ -32,6 +32,9 @@ bool MappedFile::contains(const char* needle) const {
   return data_ != nullptr && memmem(data_, size_, needle, strlen(needle)) != nullptr;
 }
 
+namespace {
+
+// The ELF machine this program was built for.
 uint16_t native_machine() {
 #if defined(__x86_64__)
   return EM_X86_64;
@@ -39,8 +42,6 @@ uint16_t native_machine() {
   return EM_AARCH64;
 #endif
 }
-
-namespace {
 
 // Bounds-checked views of the file, addressed by offset or by virtual address.
 class Reader {
@@ -77,8 +78,6 @@ class Reader {
     }
     return -1;
   }
-
-  uint64_t size() const { return size_; }
 
  private:
   const unsigned char* data_;
@@ -137,7 +136,6 @@ ElfStatus read_elf(const MappedFile& file, bool (*want)(const char*), ElfInfo* o
   if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
       eh->e_machine != native_machine())
     return ElfStatus::kOtherMachine;
-  out->type = eh->e_type;
   if (eh->e_phentsize != sizeof(Elf64_Phdr)) return ElfStatus::kDamaged;
   const auto* ph = r.at<Elf64_Phdr>(eh->e_phoff, eh->e_phnum);
   if (ph == nullptr) return ElfStatus::kDamaged;
@@ -182,17 +180,10 @@ ElfStatus read_elf(const MappedFile& file, bool (*want)(const char*), ElfInfo* o
   auto string = [&](uint64_t index) { return r.str((uint64_t)strtab + index, str_limit); };
 
   for (size_t i = 0; i < dyn_count && dyn[i].d_tag != DT_NULL; ++i) {
-    const char* s = nullptr;
-    switch (dyn[i].d_tag) {
-      case DT_NEEDED:
-        if ((s = string(dyn[i].d_un.d_val)) == nullptr) return ElfStatus::kDamaged;
-        out->needed.push(s);
-        break;
-      case DT_SONAME: out->soname = string(dyn[i].d_un.d_val); break;
-      case DT_RPATH: out->rpath = string(dyn[i].d_un.d_val); break;
-      case DT_RUNPATH: out->runpath = string(dyn[i].d_un.d_val); break;
-      default: break;
-    }
+    if (dyn[i].d_tag != DT_NEEDED) continue;
+    const char* s = string(dyn[i].d_un.d_val);
+    if (s == nullptr) return ElfStatus::kDamaged;
+    out->needed.push(s);
   }
   if (want == nullptr || symtab < 0) return ElfStatus::kOk;
 
@@ -235,7 +226,7 @@ ElfStatus read_elf(const MappedFile& file, bool (*want)(const char*), ElfInfo* o
     if (bind != STB_GLOBAL && bind != STB_WEAK && bind != STB_GNU_UNIQUE) continue;
     const char* name = string(s.st_name);
     if (name == nullptr || !want(name)) continue;
-    DynSymbol out_sym{name, nullptr, s.st_shndx != SHN_UNDEF, false, bind == STB_WEAK};
+    DynSymbol out_sym{name, nullptr, s.st_shndx != SHN_UNDEF, false};
     if (vers != nullptr) {
       uint16_t v = vers[i];
       out_sym.hidden = (v & 0x8000) != 0;

@@ -1,6 +1,6 @@
 // Just enough of an ELF reader for `lambshm doctor --for`: a program's
-// interpreter, DT_NEEDED and search paths, and its dynamic symbols with their
-// versions (what it imports from where, what a library defines).
+// interpreter and DT_NEEDED, and its dynamic symbols with their versions
+// (what it imports from where, what a library defines).
 //
 // Everything is read through the dynamic segment, as the dynamic linker does
 // (section headers may be stripped), from a read-only private mapping, with
@@ -42,16 +42,11 @@ struct DynSymbol {
   const char* version;  // null: unversioned (or the base version)
   bool defined;
   bool hidden;          // a non-default version (name@VER, not name@@VER)
-  bool weak;
 };
 
 struct ElfInfo {
-  uint16_t type = 0;            // ET_EXEC, ET_DYN
   const char* interp = nullptr; // PT_INTERP
   bool dynamic = false;         // has a dynamic segment
-  const char* soname = nullptr;
-  const char* rpath = nullptr;
-  const char* runpath = nullptr;
   Vec<const char*> needed;
   // Dynamic symbols whose name passed the filter given to read_elf.
   Vec<DynSymbol> symbols;
@@ -60,8 +55,5 @@ struct ElfInfo {
 // Reads `file`.  Strings point into the mapping.  `want` chooses the dynamic
 // symbols to keep (null: none).
 ElfStatus read_elf(const MappedFile& file, bool (*want)(const char* name), ElfInfo* out);
-
-// The ELF machine this program was built for (EM_X86_64 or EM_AARCH64).
-uint16_t native_machine();
 
 }  // namespace lambshm::cli

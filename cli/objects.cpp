@@ -58,8 +58,6 @@ const char* kind_name(Kind kind) {
 
 namespace {
 
-constexpr char kTempPrefix[] = ".lambshm-tmp-";
-
 double last_change(const struct stat& st) {
   const struct timespec& t = st.st_mtim.tv_sec > st.st_ctim.tv_sec ||
                                      (st.st_mtim.tv_sec == st.st_ctim.tv_sec &&
@@ -127,7 +125,7 @@ int list_objects(int dir_fd, Vec<Object>* out) {
     size_t sem_prefix = sizeof kSemPrefix - 1;
     if (!S_ISREG(o.st.st_mode)) {
       o.kind = Kind::kOther;
-    } else if (strncmp(entry, kTempPrefix, sizeof kTempPrefix - 1) == 0) {
+    } else if (strncmp(entry, kTempSemPrefix, sizeof kTempSemPrefix - 1) == 0) {
       o.kind = Kind::kTemp;
     } else if (strncmp(entry, kSemPrefix, sem_prefix) == 0 && entry[sem_prefix] != '\0') {
       o.kind = Kind::kSem;

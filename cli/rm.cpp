@@ -36,11 +36,6 @@ constexpr char kHelp[] =
     "Exit status: 0 all removed, 1 a name was missing or could not be removed,\n"
     "2 usage error.\n";
 
-struct Candidate {
-  Kind kind;
-  IpcName file;
-};
-
 }  // namespace
 
 int cmd_rm(int argc, char** argv) {
@@ -79,9 +74,9 @@ int cmd_rm(int argc, char** argv) {
 
   int status = kExitOk;
   for (const char* name : args.operands()) {
-    Candidate c[2];
+    IpcName c[2];  // the shm object's file, then the semaphore's
     size_t n = 0;
-    int shm_r = make_ipc_name(name, kShmPrefix, &c[n].file);
+    int shm_r = make_ipc_name(name, kShmPrefix, &c[n]);
     if (shm_r == -EINVAL) {
       Str shown;
       printable(name, &shown);
@@ -90,8 +85,8 @@ int cmd_rm(int argc, char** argv) {
       status = kExitFailure;
       continue;
     }
-    if (shm && shm_r == 0) c[n++].kind = Kind::kShm;
-    if (sem && make_ipc_name(name, kSemPrefix, &c[n].file) == 0) c[n++].kind = Kind::kSem;
+    if (shm && shm_r == 0) ++n;
+    if (sem && make_ipc_name(name, kSemPrefix, &c[n]) == 0) ++n;
     if (n == 0) {
       error("name too long (the limit is %d bytes)", NAME_MAX);
       status = kExitFailure;
@@ -100,11 +95,11 @@ int cmd_rm(int argc, char** argv) {
     size_t found = 0;
     for (size_t i = 0; i < n && fd.valid(); ++i) {
       struct stat st;
-      int r = sys::fstatat(fd.get(), c[i].file.file, &st, AT_SYMLINK_NOFOLLOW);
+      int r = sys::fstatat(fd.get(), c[i].file, &st, AT_SYMLINK_NOFOLLOW);
       if (r == -ENOENT) continue;
       ++found;
       // What ls would call it: a file "sem.x" named as a shm object is semaphore x.
-      const char* file_name = c[i].file.file;
+      const char* file_name = c[i].file;
       const char* kind = "shm";
       if (r == 0 && !S_ISREG(st.st_mode)) {
         kind = "other";
@@ -121,7 +116,7 @@ int cmd_rm(int argc, char** argv) {
         printf("would remove %s %s\n", kind, shown);
         continue;
       }
-      if (r == 0) r = remove_entry(fd.get(), c[i].file.file, st);
+      if (r == 0) r = remove_entry(fd.get(), c[i].file, st);
       if (r == -ENOENT) {
         --found;  // removed by someone else meanwhile
         continue;

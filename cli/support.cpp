@@ -87,7 +87,6 @@ void vmessage(const char* format, va_list ap) {
 }  // namespace
 
 void set_command(const char* name) { g_command = name; }
-const char* command() { return g_command; }
 
 void error(const char* format, ...) {
   va_list ap;

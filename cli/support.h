@@ -45,7 +45,6 @@ class Vec {
     }
     data_[size_++] = v;
   }
-  void clear() { size_ = 0; }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   T& operator[](size_t i) { return data_[i]; }
@@ -65,7 +64,6 @@ class Vec {
 class Str {
  public:
   Str() = default;
-  explicit Str(const char* s) { append(s); }
   ~Str() { free(data_); }
   Str(Str&& o) noexcept : data_(o.data_), size_(o.size_), cap_(o.cap_) {
     o.data_ = nullptr;
@@ -114,7 +112,6 @@ char* xstrndup(const char* s, size_t n);
 
 // The running subcommand, for message prefixes ("lambshm: ls: ...").
 void set_command(const char* name);
-const char* command();
 
 // "lambshm: <command>: <message>" on stderr.
 void error(const char* format, ...) __attribute__((format(printf, 1, 2)));

@@ -21,6 +21,9 @@ struct IpcName {
 // Prefixes of the files behind each kind of object (glibc's naming).
 inline constexpr const char kShmPrefix[] = "";
 inline constexpr const char kSemPrefix[] = "sem.";
+// The temporary file a sem_open creator writes before linking it into place,
+// when O_TMPFILE is not available.
+inline constexpr const char kTempSemPrefix[] = ".lambshm-tmp-";
 
 // Fills `out` and returns 0, or returns -EINVAL / -ENAMETOOLONG.  A null
 // `name` is -EINVAL (glibc would crash).

@@ -151,13 +151,12 @@ class PendingFile {
       fd_.reset(sys::openat(dir_, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode));
       return fd_.valid() ? 0 : fd_.get();
     }
-    static constexpr char kPrefix[] = ".lambshm-tmp-";
     constexpr size_t kRandom = 12;
-    static_assert(sizeof kPrefix + kRandom <= sizeof named_);
+    static_assert(sizeof kTempSemPrefix + kRandom <= sizeof named_);
     for (int attempt = 0; attempt < 100; ++attempt) {
-      memcpy(named_, kPrefix, sizeof kPrefix - 1);
-      random_name(named_ + sizeof kPrefix - 1, kRandom);
-      named_[sizeof kPrefix - 1 + kRandom] = '\0';
+      memcpy(named_, kTempSemPrefix, sizeof kTempSemPrefix - 1);
+      random_name(named_ + sizeof kTempSemPrefix - 1, kRandom);
+      named_[sizeof kTempSemPrefix - 1 + kRandom] = '\0';
       int fd = sys::openat(dir_, named_, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
       if (fd >= 0) {
         fd_.reset(fd);
