@@ -60,14 +60,6 @@ const Impl kStock = {"stock", stock_rt::mq_open, stock_rt::mq_close, stock_rt::m
                      stock_rt::mq_receive, stock_rt::mq_timedsend, stock_rt::mq_timedreceive,
                      stock_rt::mq_notify};
 
-struct Outcome {
-  long result;
-  int error;
-  bool operator==(const Outcome&) const = default;
-};
-std::ostream& operator<<(std::ostream& os, const Outcome& o) {
-  return os << "{" << o.result << ", errno " << o.error << "}";
-}
 template <typename F>
 Outcome outcome(F f) {
   errno = 0;
@@ -695,10 +687,7 @@ TEST(Mq, NotifyIsPerProcess) {
 }
 
 int signal_notification(const Impl* impl) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGUSR1);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
+  block(SIGUSR1);
   mqd_t q = fresh_queue(*impl);
   struct sigevent ev = {};
   ev.sigev_notify = SIGEV_SIGNAL;
@@ -707,8 +696,7 @@ int signal_notification(const Impl* impl) {
   if (impl->notify(q, &ev) != 0) return 10;
   if (impl->send(q, "x", 1, 0) != 0) return 11;
   siginfo_t info;
-  struct timespec limit = {30, 0};
-  if (sigtimedwait(&set, &info, &limit) != SIGUSR1) return 12;
+  if (wait_for(SIGUSR1, &info) != SIGUSR1) return 12;
   if (info.si_code != SI_MESGQ || info.si_value.sival_int != 31) return 13;
   if (info.si_pid != getpid()) return 14;
   // Fired once, and unregistered: registering again works.

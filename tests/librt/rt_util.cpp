@@ -136,4 +136,23 @@ ThreadTraits this_thread_traits() {
   return t;
 }
 
+std::ostream& operator<<(std::ostream& os, const Outcome& o) {
+  return os << "{" << o.result << ", errno " << o.error << "}";
+}
+
+int wait_for(int sig, siginfo_t* info, int seconds) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  struct timespec limit = {seconds, 0};
+  return sigtimedwait(&set, info, &limit);
+}
+
+void block(int sig) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 }  // namespace lambshm::test

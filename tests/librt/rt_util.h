@@ -1,11 +1,13 @@
 // Helpers for the librt suite.
 #pragma once
 
+#include <signal.h>
 #include <stddef.h>
 #include <time.h>
 
 #include <functional>
 #include <initializer_list>
+#include <ostream>
 #include <string>
 
 namespace lambshm::test {
@@ -54,6 +56,22 @@ struct ThreadTraits {
   bool sigusr2_blocked = true;
 };
 ThreadTraits this_thread_traits();
+
+// A call's result and errno, compared and printed by the expectations.
+struct Outcome {
+  long result;
+  int error;
+  bool operator==(const Outcome&) const = default;
+};
+std::ostream& operator<<(std::ostream& os, const Outcome& o);
+
+// A timespec in nanoseconds.
+inline long long ns(const struct timespec& t) { return t.tv_sec * 1000000000LL + t.tv_nsec; }
+
+// Blocks `sig` in this thread.
+void block(int sig);
+// Waits up to `seconds` for `sig` (blocked): sigtimedwait's result.
+int wait_for(int sig, siginfo_t* info, int seconds = 30);
 
 // Now + seconds on `clock`, as an absolute timeout.
 struct timespec deadline_in(double seconds, clockid_t clock = CLOCK_REALTIME);

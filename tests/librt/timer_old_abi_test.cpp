@@ -45,7 +45,6 @@ OldAbi old_abi() {
   };
 }
 
-long long ns(const struct timespec& t) { return t.tv_sec * 1000000000LL + t.tv_nsec; }
 
 // POSIX timers of this process, as the kernel lists them (absent: -1).
 int kernel_timer_count() {
@@ -178,10 +177,7 @@ TEST(TimerOldAbi, SigevThread) {
 
 int old_signal_delivery() {
   OldAbi o = old_abi();
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGUSR1);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
+  block(SIGUSR1);
   struct sigevent ev = {};
   ev.sigev_notify = SIGEV_SIGNAL;
   ev.sigev_signo = SIGUSR1;
@@ -191,8 +187,7 @@ int old_signal_delivery() {
   const struct itimerspec soon = {{0, 0}, {0, 1000}};
   if (o.settime(id, 0, &soon, nullptr) != 0) return 11;
   siginfo_t info;
-  struct timespec limit = {30, 0};
-  if (sigtimedwait(&set, &info, &limit) != SIGUSR1) return 12;
+  if (wait_for(SIGUSR1, &info) != SIGUSR1) return 12;
   if (info.si_code != SI_TIMER || info.si_value.sival_int != 99) return 13;
   return o.destroy(id) == 0 ? 0 : 14;
 }

@@ -42,14 +42,6 @@ const Impl kStock = {"stock", &stock_rt::timer_create, &stock_rt::timer_delete,
                      &stock_rt::timer_settime, &stock_rt::timer_gettime,
                      &stock_rt::timer_getoverrun};
 
-struct Outcome {
-  int result;
-  int error;
-  bool operator==(const Outcome&) const = default;
-};
-std::ostream& operator<<(std::ostream& os, const Outcome& o) {
-  return os << "{" << o.result << ", errno " << o.error << "}";
-}
 template <typename F>
 Outcome outcome(F f) {
   errno = 0;
@@ -57,7 +49,6 @@ Outcome outcome(F f) {
   return {r, r < 0 ? errno : 0};
 }
 
-long long ns(const struct timespec& t) { return t.tv_sec * 1000000000LL + t.tv_nsec; }
 pid_t gettid_() { return (pid_t)syscall(SYS_gettid); }
 
 struct sigevent none_event() {
@@ -323,21 +314,6 @@ TEST(Timer, SigevThreadWithoutThreadsIsEagain) {
 }
 
 // --- SIGEV_SIGNAL (in a child: a process-directed signal) -------------------
-
-int wait_for(int sig, siginfo_t* info, int seconds = 30) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, sig);
-  struct timespec limit = {seconds, 0};
-  return sigtimedwait(&set, info, &limit);
-}
-
-void block(int sig) {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, sig);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
 
 int signal_delivery(const Impl* impl) {
   int sig = SIGRTMIN + 1;
