@@ -37,8 +37,7 @@ check "lambshm's librt first in LD_LIBRARY_PATH: every check passes" \
   test "$rc" = 0 -a -n "$(echo "$ours" | grep -Fx 'rt_client: ok')"
 
 while IFS= read -r skipped; do
-  n=$((n + 1))
-  echo "ok $n - rt_client: ${skipped#SKIP: } # SKIP"
+  skip "rt_client: ${skipped#SKIP: }"
 done < <(echo "$stock" | grep '^SKIP: ')
 
 out="$(diff <(echo "$stock") <(echo "$ours"))"
