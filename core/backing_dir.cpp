@@ -169,6 +169,31 @@ bool still_good(const DirHandle* h) {
   return dir_policy_violation(st) == nullptr;
 }
 
+// POSIX: the descriptor shm_open returns is the lowest one free, and glibc
+// keeps none open between calls.  So the directory's descriptor moves out of
+// the numbers a program expects to get next: to the top of the soft
+// RLIMIT_NOFILE (capped, so that a huge limit does not grow the descriptor
+// table much).  Each of our libraries in a process keeps one, so at the limit
+// a few numbers below the top are tried, then half of it.  When none is free,
+// it stays where it is.
+int move_above_expected_numbers(int fd) {
+  constexpr rlim_t kMaxFloor = 1023;
+  constexpr rlim_t kTopSlots = 4;
+  struct rlimit limit;
+  if (sys::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == 0) return fd;
+  rlim_t top = limit.rlim_cur - 1 < kMaxFloor ? limit.rlim_cur - 1 : kMaxFloor;
+  for (rlim_t i = 0; i <= kTopSlots; ++i) {
+    rlim_t floor = i < kTopSlots ? top - i : top / 2;
+    if (top < i || floor <= (rlim_t)fd) break;
+    int high = sys::fcntl(fd, F_DUPFD_CLOEXEC, (long)floor);
+    if (high >= 0) {
+      sys::close(fd);
+      return high;
+    }
+  }
+  return fd;
+}
+
 int reopen(DirHandle* seen) {
   const DirConfig& config = dir_config();
   if (config.error != 0) {
@@ -202,6 +227,8 @@ int reopen(DirHandle* seen) {
   if (reused) {
     sys::close(fd);
     fd = seen->fd;
+  } else {
+    fd = move_above_expected_numbers(fd);
   }
   *fresh = DirHandle{fd, st.st_dev, st.st_ino, nullptr};
   DirHandle* expected = seen;

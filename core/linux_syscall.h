@@ -12,6 +12,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -77,6 +78,7 @@ inline int close(int fd) {
 inline int dup3(int oldfd, int newfd, int flags) {
   return (int)call(SYS_dup3, oldfd, newfd, flags);
 }
+inline int fcntl(int fd, int cmd, long arg) { return (int)call(SYS_fcntl, fd, cmd, arg); }
 inline int fstat(int fd, struct stat* st) { return (int)call(SYS_fstat, fd, st); }
 inline int fstatat(int dirfd, const char* path, struct stat* st, int flags) {
   return (int)call(SYS_newfstatat, dirfd, path, st, flags);
@@ -100,6 +102,10 @@ inline long getrandom(void* buf, size_t len, unsigned flags) {
   return call(SYS_getrandom, buf, len, flags);
 }
 inline uid_t geteuid() { return (uid_t)call(SYS_geteuid); }
+// The kernel's struct rlimit64 is glibc's struct rlimit on both architectures.
+inline int getrlimit(int resource, struct rlimit* out) {
+  return (int)call(SYS_prlimit64, 0, resource, nullptr, out);
+}
 // The kernel's sched_getaffinity: the size of the mask it wrote, or -errno.
 inline int sched_getaffinity(pid_t pid, size_t size, void* mask) {
   return (int)call(SYS_sched_getaffinity, pid, size, mask);

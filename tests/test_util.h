@@ -2,6 +2,9 @@
 // object names, and running helper processes with a chosen environment.
 #pragma once
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -46,6 +49,20 @@ ProcResult run(const std::vector<std::string>& argv, const std::vector<std::stri
 std::string helper(const char* env_var);
 
 bool is_root();
+
+// Runs `body` in a child that switched to uid and gid 65534 (needs root), and
+// returns what it returned: 99 when the switch failed, 100 on a crash.
+template <typename Body>
+int as_nobody(Body body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(99);
+    _exit(body());
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+}
 
 // The /proc/self/maps line of the mapping that starts at `addr`, or "" (by
 // address: the kernel may name a mapping after the file as it was created,

@@ -197,9 +197,11 @@ TEST(Processes, SurvivesTheProgramClosingAndReusingTheDirectoryDescriptor) {
     }
     closedir(d);
     if (victim < 0) _exit(10);
-    close(victim);
+    // The number is not the lowest free one (see ShmOpen.ReturnsTheLowestFreeDescriptor):
+    // the program takes it over with dup2, closing ours.
     int decoy_fd = open(decoy.path().c_str(), O_RDONLY | O_DIRECTORY);
-    if (decoy_fd != victim) _exit(11);
+    if (decoy_fd < 0 || dup2(decoy_fd, victim) != victim) _exit(11);
+    close(decoy_fd);
     std::string name = unique_name("hijack");
     int shm = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
     sem_t* s = sem_open((name + "s").c_str(), O_CREAT | O_EXCL, 0600, 0);

@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -258,19 +260,6 @@ TEST(ShmOpen, NeverFollowsAPlantedSymlink) {
   EXPECT_TRUE(exists(target));
 }
 
-// As an unprivileged user: run `body` in a child that switched to uid 65534.
-template <typename Body>
-int as_nobody(Body body) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(99);
-    _exit(body());
-  }
-  int status;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
-}
-
 TEST(ShmUnlink, PermissionErrorsAreEacces) {
   if (!is_root()) GTEST_SKIP() << "needs root to act as another user";
   std::string name = unique_name("perm");
@@ -281,6 +270,46 @@ TEST(ShmUnlink, PermissionErrorsAreEacces) {
   EXPECT_EQ(as_nobody([&] { return shm_unlink(name.c_str()) < 0 ? errno : 0; }), EACCES);
   EXPECT_EQ(as_nobody([&] { return shm_open(name.c_str(), O_RDWR, 0) < 0 ? errno : 0; }), EACCES);
   EXPECT_TRUE(exists(in_backing(name)));
+  shm_unlink(name.c_str());
+}
+
+// POSIX: "the lowest numbered file descriptor not currently open".  The
+// directory's descriptor that lambshm keeps must not take that number, the
+// first time a process resolves the directory (here after a close_range that
+// closed it, which is the same path) or ever after.
+TEST(ShmOpen, ReturnsTheLowestFreeDescriptor) {
+  std::string name = unique_name("lowest");
+  auto child = [&](rlim_t soft_limit) {
+    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0) return 90;
+    struct rlimit limit;
+    getrlimit(RLIMIT_NOFILE, &limit);
+    if (soft_limit != 0) limit.rlim_cur = soft_limit;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) return 91;
+    int fd = shm_open(name.c_str(), O_CREAT | O_RDWR, 0600);
+    if (fd != 3) return 10 + (fd < 0 ? 0 : fd);
+    int next = open("/dev/null", O_RDONLY);
+    if (next != 4) return 30 + (next < 0 ? 0 : next);
+    close(fd);
+    fd = shm_open(name.c_str(), O_RDWR, 0);
+    if (fd != 3) return 50 + (fd < 0 ? 0 : fd);
+    // A named semaphore leaves no descriptor behind either, as in glibc.
+    sem_t* sem = sem_open(name.c_str(), O_CREAT, 0600, 0);
+    if (sem == SEM_FAILED) return 70;
+    int after = open("/dev/null", O_RDONLY);
+    sem_close(sem);
+    sem_unlink(name.c_str());
+    return after == 5 ? 0 : 71 + (after < 0 ? 0 : after);
+  };
+  auto in_child = [&](rlim_t soft_limit) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(child(soft_limit));
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
+  };
+  EXPECT_EQ(in_child(0), 0) << "as the process's limit allows";
+  EXPECT_EQ(in_child(16), 0) << "under a soft RLIMIT_NOFILE of 16";
+  EXPECT_EQ(in_child(8), 0) << "under a soft RLIMIT_NOFILE of 8";
   shm_unlink(name.c_str());
 }
 
