@@ -102,6 +102,15 @@ int adopt(int fd, const struct stat& st, sem_t** out) {
   return 0;
 }
 
+// Whether the stat alone proves that the open of open_existing() would pass
+// the kernel's permission check.  Only the owner class is exact: for anyone
+// else an ACL entry may deny what the group or other bits show, and root's
+// capabilities may be dropped.  Every other case takes the real open.
+bool owner_may_read_and_write(const struct stat& st) {
+  return (st.st_mode & (S_IRUSR | S_IWUSR)) == (S_IRUSR | S_IWUSR) &&
+         st.st_uid == sys::geteuid();
+}
+
 int open_existing(int dir, const char* file, sem_t** out) {
   UniqueFd fd(sys::openat(dir, file, kOpenFlags));
   if (!fd.valid()) return fd.get();
@@ -258,7 +267,7 @@ sem_t* open(const char* name, int oflag, mode_t mode, unsigned value, int* error
     int dir = backing_dir_fd_unchecked();
     struct stat st;
     if (dir >= 0 && sys::fstatat(dir, file.file, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        S_ISREG(st.st_mode)) {
+        S_ISREG(st.st_mode) && owner_may_read_and_write(st)) {
       if (sem_t* sem = g_table.acquire(st.st_dev, st.st_ino)) return sem;
     }
   }

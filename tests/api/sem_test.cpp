@@ -241,6 +241,51 @@ TEST(NamedSem, OpeningTwiceReturnsTheSameAddressAndClosingCounts) {
   sem_unlink(name.c_str());
 }
 
+// Re-opening a name this process already has open checks permission as the
+// first open did: glibc opens the file O_RDWR each time and says EACCES.
+TEST(NamedSem, ReopeningWithoutWritePermissionIsEaccesLikeStock) {
+  if (!is_root()) GTEST_SKIP() << "needs root to act as another user";
+  std::string name = unique_name("ro");
+  // Resolves (creates) the backing directory here: nobody may not create it.
+  std::string warm = unique_name("warm");
+  sem_t* warm_sem = sem_open(warm.c_str(), O_CREAT, 0600, 0);
+  ASSERT_NE(warm_sem, SEM_FAILED);
+  sem_close(warm_sem);
+  sem_unlink(warm.c_str());
+  auto reopen_errno = [&](auto open, auto unlink) {
+    return as_nobody([&]() -> int {
+      sem_t* first = open(name.c_str(), O_CREAT | O_EXCL, 0444, 1);
+      if (first == SEM_FAILED) return 90;
+      errno = 0;
+      sem_t* again = open(name.c_str(), O_CREAT, 0444, 1);
+      int created_again = again == SEM_FAILED ? errno : 0;
+      errno = 0;
+      sem_t* plain = open(name.c_str(), 0, 0, 0);
+      int opened = plain == SEM_FAILED ? errno : 0;
+      unlink(name.c_str());
+      return created_again == opened ? created_again : 91;
+    });
+  };
+  int ours = reopen_errno([](const char* n, int f, mode_t m, unsigned v) { return sem_open(n, f, m, v); },
+                          sem_unlink);
+  int theirs = reopen_errno(stock::sem_open, stock::sem_unlink);
+  EXPECT_EQ(theirs, EACCES) << "stock glibc";
+  EXPECT_EQ(ours, theirs);
+  EXPECT_FALSE(exists(sem_file(name)));
+}
+
+// The owner with read and write permission keeps the shortcut: the mapping
+// already held, no descriptor.
+TEST(NamedSem, ReopeningAsTheOwnerReturnsTheMappingHeld) {
+  std::string name = unique_name("own");
+  sem_t* a = sem_open(name.c_str(), O_CREAT | O_EXCL, 0600, 0);
+  ASSERT_NE(a, SEM_FAILED);
+  EXPECT_EQ(sem_open(name.c_str(), O_CREAT, 0600, 0), a);
+  EXPECT_EQ(sem_close(a), 0);
+  EXPECT_EQ(sem_close(a), 0);
+  sem_unlink(name.c_str());
+}
+
 TEST(NamedSem, CloseOfSomethingNotOpenedIsEinval) {
   sem_t unnamed;
   sem_init(&unnamed, 0, 0);
