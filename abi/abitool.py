@@ -98,12 +98,16 @@ class Exports:
       VERSION name...      also at VERSION, a version glibc 2.26 does not have
                            (the preload library: glibc 2.34 moved shm_* and sem_*
                            into libc.so.6 at a new version)
+      VERSION              a node glibc 2.26 does not have, defined empty (the
+                           shim: libpthread nodes of glibc 2.28 to 2.33 that a
+                           program may need even though we define nothing in them)
     Where a name ends up with several versions, the newest is the default."""
 
     def __init__(self, path, abilist):
         public = set()
         self.private = []
         self.extra = {}          # name -> versions the abilist does not have
+        self.empty_nodes = set()  # nodes beyond the abilist's that hold none of our names
         with open(path) as f:
             for raw in f:
                 line = raw.split("#", 1)[0].strip()
@@ -117,7 +121,7 @@ class Exports:
                         sys.exit(f"{path}: {parts[0]} is a glibc 2.26 version: "
                                  "list the names alone, the abilist gives their versions")
                     if len(parts) < 2:
-                        sys.exit(f"{path}: {parts[0]} names no function")
+                        self.empty_nodes.add(parts[0])
                     for name in parts[1:]:
                         self.extra.setdefault(name, []).append(parts[0])
                 elif parts[0] == "*":
@@ -148,7 +152,8 @@ class Exports:
         return self.versions[name][:-1]
 
     def extra_nodes(self):
-        return sorted({v for vs in self.extra.values() for v in vs}, key=version_key)
+        return sorted({v for vs in self.extra.values() for v in vs} | self.empty_nodes,
+                      key=version_key)
 
     def expected(self, abilist=None):
         """The exact set of 'name@VER' (compat) and 'name@@VER' (default)."""
