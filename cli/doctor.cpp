@@ -237,8 +237,10 @@ int cmd_doctor(int argc, char** argv) {
         if (!run_options.force_mechanism && plan.mechanism == Mechanism::kOverlay &&
             !prog.with_run.load_problems.empty() &&
             plan_run(preload_options, install, &preload, &preload_why)) {
-          prog.run_preload = true;
           inspect_with(prog, planned_environment(preload), &prog.with_run_preload);
+          prog.run_preload = prog.with_run_preload.load_problems.empty();
+        }
+        if (prog.run_preload) {
           print_scenario("so lambshm run would use the preload library instead", prog,
                          prog.with_run_preload, &report);
           judge(prog, prog.with_run_preload, stock, backing, dev_shm_usable, &with_run);

@@ -89,8 +89,9 @@ void inspect_with(const ProgramReport& program, char** env, Scenario* out);
 
 // lambshm run's plan for `command`: plan_run's, except where the overlay was
 // chosen by glibc version (not --mode) and would not start `command`: then
-// the preload library, which works on glibc 2.26 to 2.33 too (`note` says
-// why).  A failing start is never planned: false when neither would do.
+// the preload library, which works on glibc 2.26 to 2.33 too, if that
+// would start it (`note` says why).  If neither would (nor, then, stock
+// glibc), the overlay, with a note saying so.
 bool plan_run_for(const RunOptions& options, const Install& install, const char* command,
                   RunPlan* out, Str* why, Str* note);
 

@@ -575,6 +575,14 @@ bool plan_run_for(const RunOptions& options, const Install& install, const char*
                  command, problem.c_str(), preload_why.c_str());
     return false;
   }
+  Str preload_problem;
+  if (!starts_with(command, planned_environment(preload), &preload_problem)) {
+    // Nor would stock glibc, then: its failure is the program's, and the
+    // dynamic linker's own message says it best.
+    note->appendf("%s would not start with the overlay (%s) nor with the preload library; "
+                  "running it with the overlay anyway", command, problem.c_str());
+    return true;
+  }
   *out = static_cast<RunPlan&&>(preload);
   note->appendf("the overlay would not start %s (%s); using the preload library instead", command,
                 problem.c_str());
