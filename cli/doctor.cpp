@@ -36,7 +36,9 @@ constexpr char kHelp[] =
     "\n"
     "  --for PROGRAM  also work out where PROGRAM's shm_open/sem_open calls go, as\n"
     "                 things stand and under `lambshm run` (for a Python\n"
-    "                 interpreter, its multiprocessing modules too)\n"
+    "                 interpreter, its multiprocessing modules too), and whether\n"
+    "                 it would start: the versions of libpthread.so.0 and\n"
+    "                 librt.so.1 that everything it loads needs\n"
     "  --dir DIR      the backing directory (default: $LAMBSHM_DIR, else /tmp/shm)\n"
     "  --lib-dir DIR  lambshm's libraries are in DIR, not next to this program\n"
     "  -h, --help     show this help\n"
@@ -227,8 +229,8 @@ int cmd_doctor(int argc, char** argv) {
       judge(prog, prog.now, stock, backing, dev_shm_usable, &now);
       if (run_ok) {
         print_scenario("under lambshm run", prog, prog.with_run, &report);
-        // run would not start it with the overlay: it takes the preload
-        // library instead (plan_run_for), and that is what is judged.
+        // Where the overlay would not start it, run takes the preload library
+        // if that would (plan_run_for): what run would do is what is judged.
         RunOptions preload_options = run_options;
         preload_options.force_mechanism = true;
         preload_options.mechanism = Mechanism::kPreload;
