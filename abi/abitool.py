@@ -20,6 +20,7 @@ Subcommands
                   version nodes equal the expected nodes
   check-imports   every imported symbol exists at that version in glibc 2.26;
                   no C++ runtime is needed; no copy relocations
+  check-nodes     our version nodes equal a real stock library's
   check-defaults  our default/compat rule against a real library's table
   check-init      the library runs no code of its own when it is loaded
 
@@ -98,12 +99,16 @@ class Exports:
       VERSION name...      also at VERSION, a version glibc 2.26 does not have
                            (the preload library: glibc 2.34 moved shm_* and sem_*
                            into libc.so.6 at a new version)
+      VERSION              a node glibc 2.26 does not have, defined empty (the
+                           shim: libpthread nodes of glibc 2.28 to 2.33 that a
+                           program may need even though we define nothing in them)
     Where a name ends up with several versions, the newest is the default."""
 
     def __init__(self, path, abilist):
         public = set()
         self.private = []
         self.extra = {}          # name -> versions the abilist does not have
+        self.empty_nodes = set()  # nodes beyond the abilist's that hold none of our names
         with open(path) as f:
             for raw in f:
                 line = raw.split("#", 1)[0].strip()
@@ -117,7 +122,7 @@ class Exports:
                         sys.exit(f"{path}: {parts[0]} is a glibc 2.26 version: "
                                  "list the names alone, the abilist gives their versions")
                     if len(parts) < 2:
-                        sys.exit(f"{path}: {parts[0]} names no function")
+                        self.empty_nodes.add(parts[0])
                     for name in parts[1:]:
                         self.extra.setdefault(name, []).append(parts[0])
                 elif parts[0] == "*":
@@ -148,7 +153,8 @@ class Exports:
         return self.versions[name][:-1]
 
     def extra_nodes(self):
-        return sorted({v for vs in self.extra.values() for v in vs}, key=version_key)
+        return sorted({v for vs in self.extra.values() for v in vs} | self.empty_nodes,
+                      key=version_key)
 
     def expected(self, abilist=None):
         """The exact set of 'name@VER' (compat) and 'name@@VER' (default)."""
@@ -287,7 +293,11 @@ def dynamic_symbols(args, lib):
 
 def defined_versions(args, lib):
     """Names of the version nodes a library defines (excluding the base/soname entry)."""
-    out = readelf(args, ["-V", lib])
+    return versions_in(readelf(args, ["-V", lib]))
+
+
+def versions_in(out):
+    """The version nodes defined in the text of 'readelf -V'."""
     section = out.split("Version definition section", 1)
     if len(section) < 2:
         return set()
@@ -355,6 +365,17 @@ def cmd_check_exports(args):
               "missing: " + " ".join(missing))
     tap.check(not extra, f"{os.path.basename(args.lib)}: nothing else is exported",
               "unexpected: " + " ".join(extra))
+    # The part a program built on glibc 2.26 (Amazon Linux 2) binds to: our
+    # names at 2.26's nodes are exactly 2.26's versions of them (compat or
+    # default alike: a newer version makes a 2.26 default a compat one).
+    plain = lambda names: {re.sub(r"@+", "@", n) for n in names}
+    at_226 = lambda names: {n for n in plain(names) if n.split("@")[1] in abilist.nodes}
+    table_226 = {f"{name}@{v}" for name in exports.public if name in abilist.symbols
+                 for v, _, _ in abilist.symbols[name]}
+    tap.check(at_226(got) == table_226,
+              f"{os.path.basename(args.lib)}: at glibc 2.26's nodes, exactly 2.26's "
+              f"{len(table_226)} name@VERSION of our names",
+              f"missing: {sorted(table_226 - at_226(got))}\nextra: {sorted(at_226(got) - table_226)}")
     nodes = defined_versions(args, args.lib)
     tap.check(nodes == expected_nodes, f"{os.path.basename(args.lib)}: version nodes are exactly "
               + " ".join(sorted(expected_nodes, key=version_key)),
@@ -364,6 +385,31 @@ def cmd_check_exports(args):
         m = re.search(r"\(SONAME\)\s+Library soname: \[(.*)\]", dyn)
         tap.check(m is not None and m.group(1) == args.soname, f"SONAME is {args.soname}",
                   f"got {m.group(1) if m else None}")
+    return tap.done()
+
+
+def cmd_check_nodes(args):
+    """Our version nodes against a real stock library's: every node it defines
+    must be ours too (a program may need any), and we define none it lacks."""
+    tap = Tap()
+    ours = defined_versions(args, args.lib)
+    if args.dump:
+        with open(args.dump) as f:
+            real = versions_in(f.read())
+        source = os.path.relpath(args.dump, os.path.dirname(os.path.dirname(os.path.dirname(args.dump))))
+    else:
+        if not os.path.exists(args.stock):
+            print(f"1..0 # SKIP no stock library at {args.stock}")
+            return 77
+        real = defined_versions(args, args.stock)
+        source = args.stock
+    base = os.path.basename(args.lib)
+    tap.check(bool(real), f"{source} defines version nodes", "none found")
+    tap.check(real <= ours, f"{base} defines every node of {source}: "
+              + " ".join(sorted(real, key=version_key)),
+              "missing: " + " ".join(sorted(real - ours, key=version_key)))
+    tap.check(ours <= real, f"{base} defines no node {source} lacks",
+              "extra: " + " ".join(sorted(ours - real, key=version_key)))
     return tap.done()
 
 
@@ -630,6 +676,12 @@ def main():
     s.add_argument("--only-used-nodes", action="store_true", help=only_used)
     s.add_argument("--soname")
     s.set_defaults(func=cmd_check_exports)
+
+    s = sub.add_parser("check-nodes")
+    s.add_argument("--lib", required=True)
+    s.add_argument("--dump", help="readelf -W -V of a real library")
+    s.add_argument("--stock", help="a real library, read now (skipped if absent)")
+    s.set_defaults(func=cmd_check_nodes)
 
     s = sub.add_parser("check-defaults")
     s.add_argument("--abilist", required=True, action="append")

@@ -36,7 +36,9 @@ constexpr char kHelp[] =
     "\n"
     "  --for PROGRAM  also work out where PROGRAM's shm_open/sem_open calls go, as\n"
     "                 things stand and under `lambshm run` (for a Python\n"
-    "                 interpreter, its multiprocessing modules too)\n"
+    "                 interpreter, its multiprocessing modules too), and whether\n"
+    "                 it would start: the versions of libpthread.so.0 and\n"
+    "                 librt.so.1 that everything it loads needs\n"
     "  --dir DIR      the backing directory (default: $LAMBSHM_DIR, else /tmp/shm)\n"
     "  --lib-dir DIR  lambshm's libraries are in DIR, not next to this program\n"
     "  -h, --help     show this help\n"
@@ -61,6 +63,10 @@ struct Judgement {
 
 void judge(const ProgramReport& p, const Scenario& s, const Stock& stock, const Backing& backing,
            bool dev_shm_usable, Judgement* out) {
+  if (!s.load_problems.empty()) {
+    out->works = false;
+    out->why.appendf("it would not start: %s", s.load_problems[0]);
+  }
   for (const Binding& b : s.bindings) {
     out->uses = true;
     bool ok = b.provider == nullptr ? false : b.lambshm ? backing.works : stock.works;
@@ -98,6 +104,8 @@ void print_scenario(const char* title, const ProgramReport& p, const Scenario& s
     return;
   }
   for (const char* nf : s.not_found) report->appendf("    %s: not found\n", nf);
+  for (const char* lp : s.load_problems)
+    report->appendf("    would not start: %s\n", lp);
   if (s.bindings.empty())
     report->append("    calls none of shm_open, shm_unlink, sem_open, sem_close, sem_unlink\n");
   // One line per (user, provider): "sem_open@GLIBC_2.2.5, ... (user) -> provider".
@@ -221,13 +229,32 @@ int cmd_doctor(int argc, char** argv) {
       judge(prog, prog.now, stock, backing, dev_shm_usable, &now);
       if (run_ok) {
         print_scenario("under lambshm run", prog, prog.with_run, &report);
-        judge(prog, prog.with_run, stock, backing, dev_shm_usable, &with_run);
+        // Where the overlay would not start it, run takes the preload library
+        // if that would (plan_run_for): what run would do is what is judged.
+        RunOptions preload_options = run_options;
+        preload_options.force_mechanism = true;
+        preload_options.mechanism = Mechanism::kPreload;
+        RunPlan preload;
+        Str preload_why;
+        if (!run_options.force_mechanism && plan.mechanism == Mechanism::kOverlay &&
+            !prog.with_run.load_problems.empty() &&
+            plan_run(preload_options, install, &preload, &preload_why)) {
+          inspect_with(prog, planned_environment(preload), &prog.with_run_preload);
+          prog.run_preload = prog.with_run_preload.load_problems.empty();
+        }
+        if (prog.run_preload) {
+          print_scenario("so lambshm run would use the preload library instead", prog,
+                         prog.with_run_preload, &report);
+          judge(prog, prog.with_run_preload, stock, backing, dev_shm_usable, &with_run);
+        } else {
+          judge(prog, prog.with_run, stock, backing, dev_shm_usable, &with_run);
+        }
       }
       if (!prog.now.inspected) {
         now.works = false;
         now.why.appendf("%s could not be inspected: %s", prog.path, prog.now.problem.c_str());
       }
-      if (run_ok && !prog.with_run.inspected) {
+      if (run_ok && !(prog.run_preload ? prog.with_run_preload : prog.with_run).inspected) {
         with_run.works = false;
         with_run.why.append("it could not be inspected under lambshm run");
       }

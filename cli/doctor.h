@@ -51,6 +51,9 @@ struct Scenario {
   Str problem;             // why it could not be inspected
   Vec<Binding> bindings;
   Vec<const char*> not_found;  // libraries the dynamic linker could not find
+  // Why the dynamic linker would refuse to start it, or fail to bind a
+  // symbol, over a version of libpthread.so.0 or librt.so.1 (check_versions).
+  Vec<const char*> load_problems;
   int python_hook = -1;        // Python: lambshm_mp_hook loaded at start-up (1), not (0), unknown (-1)
 };
 
@@ -65,10 +68,31 @@ struct ProgramReport {
   Vec<const char*> modules;     // Python extension modules also inspected
   Scenario now;                 // in this environment
   Scenario with_run;            // under `lambshm run`
+  // Under `lambshm run` when it would choose the preload library because the
+  // overlay would not start the program (plan_run_for).
+  bool run_preload = false;
+  Scenario with_run_preload;
 };
 
 // Inspects `program` (searched in PATH when it has no '/').  `run_env` is the
 // environment `lambshm run` would give it, or null when run cannot work here.
 void inspect_program(const char* program, char** run_env, ProgramReport* out);
+
+// For `lambshm run`: whether `program` (as for inspect_program) would start
+// with `env`, as far as the versions of libpthread.so.0 and librt.so.1 go.
+// False, with the first problem in `why`, only when one is certain; a
+// program that cannot be inspected is not held back.
+bool starts_with(const char* program, char** env, Str* why);
+
+// Inspects an inspected program once more, with `env`, into `out`.
+void inspect_with(const ProgramReport& program, char** env, Scenario* out);
+
+// lambshm run's plan for `command`: plan_run's, except where the overlay was
+// chosen by glibc version (not --mode) and would not start `command`: then
+// the preload library, which works on glibc 2.26 to 2.33 too, if that
+// would start it (`note` says why).  If neither would (nor, then, stock
+// glibc), the overlay, with a note saying so.
+bool plan_run_for(const RunOptions& options, const Install& install, const char* command,
+                  RunPlan* out, Str* why, Str* note);
 
 }  // namespace lambshm::cli

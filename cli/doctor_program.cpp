@@ -16,6 +16,13 @@
 // _multiprocessing and _posixshmem (the modules that call sem_open and
 // shm_open) only when asked, so for a Python interpreter those modules are
 // inspected too, each with the program's objects ahead of its own.
+//
+// Before any of that can matter the program has to start.  With the overlay,
+// the objects named libpthread.so.0 and librt.so.1 are lambshm's, and the
+// dynamic linker refuses to start a program if one of them lacks a version
+// node an object of the load set needs from it; then it binds each name by
+// version anywhere in the load set.  Both are checked for the whole load set,
+// as the dynamic linker will (check_versions), for every scenario.
 #include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,6 +52,22 @@ bool is_named_function(const char* name) {
   for (const char* f : kNamedFunctions)
     if (strcmp(name, f) == 0) return true;
   return false;
+}
+
+// The libraries the overlay replaces, under the names objects need them by.
+constexpr const char* kOverlaid[] = {"libpthread.so.0", "librt.so.1"};
+
+bool is_overlaid(const char* file) {
+  for (const char* f : kOverlaid)
+    if (strcmp(file, f) == 0) return true;
+  return false;
+}
+
+// What is kept of each object's symbols: the named-object functions, and
+// everything at a glibc version (what the load set imports from the overlaid
+// libraries, and what glibc's libraries define).
+bool wanted_symbol(const DynSymbol& s) {
+  return is_named_function(s.name) || (s.version != nullptr && strncmp(s.version, "GLIBC_", 6) == 0);
 }
 
 const char* base_name(const char* path) {
@@ -223,7 +246,7 @@ ObjectFile* object_file(const char* path) {
   auto* o = new (xrealloc(nullptr, sizeof(ObjectFile))) ObjectFile{};
   o->path = xstrdup(path);
   o->open_result = o->file.open(path);
-  o->status = o->open_result == 0 ? read_elf(o->file, is_named_function, &o->info)
+  o->status = o->open_result == 0 ? read_elf(o->file, wanted_symbol, &o->info)
                                   : ElfStatus::kDamaged;
   o->ok = o->status == ElfStatus::kOk;
   o->lambshm = o->ok && o->file.contains("LAMBSHM_DIR");
@@ -275,6 +298,66 @@ void push_unique(Vec<const char*>* list, const char* path) {
   list->push(path);
 }
 
+bool defines_version(const ObjectFile& o, const char* version) {
+  for (const char* v : o.info.version_defs)
+    if (strcmp(v, version) == 0) return true;
+  return false;
+}
+
+// The object the dynamic linker loaded for the name `file` (the first one).
+const char* loaded_as(const Vec<Loaded>& loaded, const char* file) {
+  for (const Loaded& l : loaded)
+    if (l.path != nullptr && strcmp(l.name, file) == 0) return l.path;
+  return nullptr;
+}
+
+// As the dynamic linker checks before the program runs: each version node
+// `users` need from libpthread.so.0 or librt.so.1 is defined by the object
+// loaded under that name (else "version `GLIBC_2.30' not found"), and each
+// name imported at such a node is defined at that version by an object of
+// `scope` (else "symbol lookup error", at start-up or at the first call: a
+// newer node in the shim than in an older stock libpthread behind it).
+// Weak needs and weak references are not insisted on, so neither are they here.
+void check_versions(const Vec<const char*>& users, const Vec<Loaded>& loaded,
+                    const Vec<const char*>& scope, Scenario* out) {
+  auto problem = [&](Str* text) {
+    for (const char* p : out->load_problems)
+      if (strcmp(p, text->c_str()) == 0) return;
+    out->load_problems.push(text->release());
+  };
+  for (const char* user_path : users) {
+    ObjectFile* user = object_file(user_path);
+    if (!user->ok) continue;
+    for (const VersionNeed& need : user->info.version_needs) {
+      if (need.weak || !is_overlaid(need.file)) continue;
+      const char* path = loaded_as(loaded, need.file);
+      if (path == nullptr) continue;  // not found: reported as such
+      ObjectFile* provider = object_file(path);
+      if (!provider->ok || defines_version(*provider, need.version)) continue;
+      Str text;
+      text.appendf("%s needs version %s of %s, which %s does not define", base_name(user_path),
+                   need.version, need.file, path);
+      problem(&text);
+    }
+    for (const DynSymbol& ref : user->info.symbols) {
+      if (ref.defined || ref.weak || ref.file == nullptr || !is_overlaid(ref.file)) continue;
+      bool found = false;
+      for (const char* candidate : scope) {
+        ObjectFile* o = object_file(candidate);
+        if (o->ok && defines(*o, ref)) {
+          found = true;
+          break;
+        }
+      }
+      if (found) continue;
+      Str text;
+      text.appendf("%s needs %s@%s (from %s), which nothing it loads defines", base_name(user_path),
+                   ref.name, ref.version, ref.file);
+      problem(&text);
+    }
+  }
+}
+
 void inspect_scenario(const char* program, bool python, const Vec<const char*>& modules,
                       char** env, Scenario* out) {
   Vec<Loaded> loaded;
@@ -289,6 +372,7 @@ void inspect_scenario(const char* program, bool python, const Vec<const char*>& 
     }
   }
   bind(scope, scope, out);
+  check_versions(scope, loaded, scope, out);
   if (python) {
     // Whether the hook is loaded at start-up is the interpreter's to say.
     const char* argv[] = {program, "-c", "import sys; print('lambshm_mp_hook' in sys.modules)",
@@ -320,6 +404,15 @@ void inspect_scenario(const char* program, bool python, const Vec<const char*>& 
     Vec<const char*> users;
     users.push(module);
     bind(users, module_scope, out);
+    // Its own libraries join the program's (already loaded ones answer first).
+    Vec<Loaded> all;
+    for (const Loaded& l : loaded) all.push(l);
+    for (const Loaded& l : own) all.push(l);
+    Vec<const char*> module_users;
+    module_users.push(module);
+    for (const Loaded& l : own)
+      if (l.path != nullptr) push_unique(&module_users, l.path);
+    check_versions(module_users, all, module_scope, out);
   }
   out->inspected = true;
 }
@@ -432,6 +525,68 @@ void inspect_program(const char* program, char** run_env, ProgramReport* out) {
   inspect_scenario(out->path, out->python, out->modules, environ, &out->now);
   if (run_env != nullptr)
     inspect_scenario(out->path, out->python, out->modules, run_env, &out->with_run);
+}
+
+}  // namespace lambshm::cli
+
+namespace lambshm::cli {
+
+void inspect_with(const ProgramReport& p, char** env, Scenario* out) {
+  inspect_scenario(p.path, p.python, p.modules, env, out);
+}
+
+bool starts_with(const char* program, char** env, Str* why) {
+  char* path = find_in_path(program);
+  if (path == nullptr) return true;
+  if (char* interp = script_interpreter(path)) path = interp;
+  char resolved[PATH_MAX];
+  if (realpath(path, resolved) == nullptr) return true;
+  ObjectFile* main = object_file(resolved);
+  if (!main->ok || !main->info.dynamic || (main->info.interp == nullptr && main->info.needed.empty()))
+    return true;
+  Vec<const char*> modules;
+  bool python = strncmp(base_name(resolved), "python", 6) == 0;
+  if (python) find_python_modules(resolved, &modules);
+  Scenario s;
+  inspect_scenario(resolved, /*python=*/false, modules, env, &s);
+  if (s.load_problems.empty()) return true;
+  why->append(s.load_problems[0]);
+  return false;
+}
+
+}  // namespace lambshm::cli
+
+namespace lambshm::cli {
+
+bool plan_run_for(const RunOptions& options, const Install& install, const char* command,
+                  RunPlan* out, Str* why, Str* note) {
+  if (!plan_run(options, install, out, why)) return false;
+  if (options.force_mechanism || out->mechanism != Mechanism::kOverlay || command == nullptr)
+    return true;
+  Str problem;
+  if (starts_with(command, planned_environment(*out), &problem)) return true;
+  RunOptions preload_options = options;
+  preload_options.force_mechanism = true;
+  preload_options.mechanism = Mechanism::kPreload;
+  RunPlan preload;
+  Str preload_why;
+  if (!plan_run(preload_options, install, &preload, &preload_why)) {
+    why->appendf("the overlay would not start %s (%s), and the preload library cannot be used: %s",
+                 command, problem.c_str(), preload_why.c_str());
+    return false;
+  }
+  Str preload_problem;
+  if (!starts_with(command, planned_environment(preload), &preload_problem)) {
+    // Nor would stock glibc, then: its failure is the program's, and the
+    // dynamic linker's own message says it best.
+    note->appendf("%s would not start with the overlay (%s) nor with the preload library; "
+                  "running it with the overlay anyway", command, problem.c_str());
+    return true;
+  }
+  *out = static_cast<RunPlan&&>(preload);
+  note->appendf("the overlay would not start %s (%s); using the preload library instead", command,
+                problem.c_str());
+  return true;
 }
 
 }  // namespace lambshm::cli

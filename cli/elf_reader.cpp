@@ -89,11 +89,12 @@ class Reader {
 struct VersionName {
   uint16_t index;
   const char* name;
+  const char* file;  // needs: the library the version is needed from
 };
 
-const char* version_name(const Vec<VersionName>& table, uint16_t index) {
+const VersionName* version_entry(const Vec<VersionName>& table, uint16_t index) {
   for (const VersionName& v : table)
-    if (v.index == index) return v.name;
+    if (v.index == index) return &v;
   return nullptr;
 }
 
@@ -126,7 +127,7 @@ int64_t symbol_count(const Reader& r, int64_t hash, int64_t gnu_hash) {
 
 }  // namespace
 
-ElfStatus read_elf(const MappedFile& file, bool (*want)(const char*), ElfInfo* out) {
+ElfStatus read_elf(const MappedFile& file, bool (*want)(const DynSymbol&), ElfInfo* out) {
   Reader r(file);
   const auto* eh = r.at<Elf64_Ehdr>(0);
   if (eh == nullptr || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
@@ -185,8 +186,6 @@ ElfStatus read_elf(const MappedFile& file, bool (*want)(const char*), ElfInfo* o
     if (s == nullptr) return ElfStatus::kDamaged;
     out->needed.push(s);
   }
-  if (want == nullptr || symtab < 0) return ElfStatus::kOk;
-
   // Version indexes to names: definitions (verdef) and needs (verneed).
   Vec<VersionName> defs, needs;
   uint64_t off = (uint64_t)verdef;
@@ -195,7 +194,12 @@ ElfStatus read_elf(const MappedFile& file, bool (*want)(const char*), ElfInfo* o
     if (d == nullptr) return ElfStatus::kDamaged;
     const auto* aux = r.at<Elf64_Verdaux>(off + d->vd_aux);
     if (aux == nullptr) return ElfStatus::kDamaged;
-    if (!(d->vd_flags & VER_FLG_BASE)) defs.push({d->vd_ndx, string(aux->vda_name)});
+    const char* name = string(aux->vda_name);
+    if (name == nullptr) return ElfStatus::kDamaged;
+    if (!(d->vd_flags & VER_FLG_BASE)) {
+      defs.push({d->vd_ndx, name, nullptr});
+      out->version_defs.push(name);
+    }
     if (d->vd_next == 0) break;
     off += d->vd_next;
   }
@@ -203,17 +207,23 @@ ElfStatus read_elf(const MappedFile& file, bool (*want)(const char*), ElfInfo* o
   for (uint64_t n = 0; verneed >= 0 && n < verneednum; ++n) {
     const auto* need = r.at<Elf64_Verneed>(off);
     if (need == nullptr) return ElfStatus::kDamaged;
+    const char* file = string(need->vn_file);
+    if (file == nullptr) return ElfStatus::kDamaged;
     uint64_t aux_off = off + need->vn_aux;
     for (uint16_t k = 0; k < need->vn_cnt; ++k) {
       const auto* aux = r.at<Elf64_Vernaux>(aux_off);
       if (aux == nullptr) return ElfStatus::kDamaged;
-      needs.push({aux->vna_other, string(aux->vna_name)});
+      const char* name = string(aux->vna_name);
+      if (name == nullptr) return ElfStatus::kDamaged;
+      needs.push({aux->vna_other, name, file});
+      out->version_needs.push({file, name, (aux->vna_flags & VER_FLG_WEAK) != 0});
       if (aux->vna_next == 0) break;
       aux_off += aux->vna_next;
     }
     if (need->vn_next == 0) break;
     off += need->vn_next;
   }
+  if (want == nullptr || symtab < 0) return ElfStatus::kOk;
 
   int64_t count = symbol_count(r, hash, gnu_hash);
   if (count < 0) return ElfStatus::kDamaged;
@@ -225,15 +235,21 @@ ElfStatus read_elf(const MappedFile& file, bool (*want)(const char*), ElfInfo* o
     unsigned bind = ELF64_ST_BIND(s.st_info);
     if (bind != STB_GLOBAL && bind != STB_WEAK && bind != STB_GNU_UNIQUE) continue;
     const char* name = string(s.st_name);
-    if (name == nullptr || !want(name)) continue;
-    DynSymbol out_sym{name, nullptr, s.st_shndx != SHN_UNDEF, false};
+    if (name == nullptr) continue;
+    DynSymbol out_sym{name, nullptr, nullptr, s.st_shndx != SHN_UNDEF, false,
+                      bind == STB_WEAK};
     if (vers != nullptr) {
       uint16_t v = vers[i];
       out_sym.hidden = (v & 0x8000) != 0;
       uint16_t index = v & 0x7fff;
-      if (index > 1)
-        out_sym.version = version_name(out_sym.defined ? defs : needs, index);
+      const VersionName* e = index > 1 ? version_entry(out_sym.defined ? defs : needs, index)
+                                       : nullptr;
+      if (e != nullptr) {
+        out_sym.version = e->name;
+        out_sym.file = e->file;
+      }
     }
+    if (!want(out_sym)) continue;
     out->symbols.push(out_sym);
   }
   return ElfStatus::kOk;

@@ -1,6 +1,7 @@
 // Just enough of an ELF reader for `lambshm doctor --for`: a program's
-// interpreter and DT_NEEDED, and its dynamic symbols with their versions
-// (what it imports from where, what a library defines).
+// interpreter and DT_NEEDED, the version nodes it defines and needs, and its
+// dynamic symbols with their versions (what it imports from where, what a
+// library defines).
 //
 // Everything is read through the dynamic segment, as the dynamic linker does
 // (section headers may be stripped), from a read-only private mapping, with
@@ -40,20 +41,31 @@ enum class ElfStatus { kOk, kNotElf, kOtherMachine, kDamaged };
 struct DynSymbol {
   const char* name;
   const char* version;  // null: unversioned (or the base version)
+  const char* file;     // an import's: the library its version is needed from, or null
   bool defined;
   bool hidden;          // a non-default version (name@VER, not name@@VER)
+  bool weak;
+};
+
+// A version node an object needs from a library (DT_VERNEED).
+struct VersionNeed {
+  const char* file;     // "libpthread.so.0"
+  const char* version;  // "GLIBC_2.30"
+  bool weak;            // VER_FLG_WEAK: the dynamic linker does not insist on it
 };
 
 struct ElfInfo {
   const char* interp = nullptr; // PT_INTERP
   bool dynamic = false;         // has a dynamic segment
   Vec<const char*> needed;
-  // Dynamic symbols whose name passed the filter given to read_elf.
+  Vec<const char*> version_defs;  // version nodes it defines (not the base entry)
+  Vec<VersionNeed> version_needs;
+  // Dynamic symbols that passed the filter given to read_elf.
   Vec<DynSymbol> symbols;
 };
 
 // Reads `file`.  Strings point into the mapping.  `want` chooses the dynamic
 // symbols to keep (null: none).
-ElfStatus read_elf(const MappedFile& file, bool (*want)(const char* name), ElfInfo* out);
+ElfStatus read_elf(const MappedFile& file, bool (*want)(const DynSymbol& symbol), ElfInfo* out);
 
 }  // namespace lambshm::cli

@@ -15,6 +15,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "doctor.h"
 #include "install.h"
 
 namespace lambshm::cli {
@@ -27,7 +28,8 @@ constexpr char kHelp[] =
     "semaphores live in the backing directory, whether or not /dev/shm works.\n"
     "\n"
     "  glibc before 2.34: lambshm's librt.so.1 and libpthread.so.0 are put first\n"
-    "                     in LD_LIBRARY_PATH (overlay)\n"
+    "                     in LD_LIBRARY_PATH (overlay); if COMMAND needs a version\n"
+    "                     of them the overlay lacks, liblambshm-preload.so instead\n"
     "  glibc 2.34 and on: liblambshm-preload.so is added to LD_PRELOAD (preload)\n"
     "  Python:            PYTHONPATH gets lambshm's sitecustomize, which loads the\n"
     "                     multiprocessing.Value/Array hook, then any sitecustomize\n"
@@ -102,13 +104,15 @@ int cmd_run(int argc, char** argv) {
   Install install;
   find_install(options.lib_dir, &install);
   RunPlan plan;
-  Str why;
-  if (!plan_run(options, install, &plan, &why)) {
+  Str why, note;
+  if (!plan_run_for(options, install, command.empty() ? nullptr : command[0], &plan, &why,
+                    &note)) {
     GlibcVersion glibc = running_glibc();
     error("cannot activate lambshm (%s, for glibc %s): %s", mechanism_name(plan.mechanism),
           glibc.text, why.c_str());
     return kExitCannotActivate;
   }
+  if (!note.empty()) error("%s", note.c_str());  // a note: it goes on
   if (print_env) {
     Str out;
     for (const EnvSetting& s : plan.settings) {

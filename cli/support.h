@@ -37,6 +37,17 @@ class Vec {
   }
   Vec(const Vec&) = delete;
   Vec& operator=(const Vec&) = delete;
+  Vec& operator=(Vec&& o) noexcept {
+    if (this != &o) {
+      free(data_);
+      data_ = o.data_;
+      size_ = o.size_;
+      cap_ = o.cap_;
+      o.data_ = nullptr;
+      o.size_ = o.cap_ = 0;
+    }
+    return *this;
+  }
 
   void push(const T& v) {
     if (size_ == cap_) {

@@ -140,4 +140,9 @@ int timedwait(sem_t* sem, const struct timespec* deadline, clockid_t clock) {
   return wait(sem, deadline, clock);
 }
 
+int clockwait(sem_t* sem, clockid_t clock, const struct timespec* deadline) {
+  if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return -EINVAL;
+  return timedwait(sem, deadline, clock);
+}
+
 }  // namespace lambshm::sem

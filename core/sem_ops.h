@@ -52,6 +52,10 @@ inline int trywait(sem_t* sem);
 inline int wait(sem_t* sem, const struct timespec* deadline, clockid_t clock);
 // wait() with glibc's validation of `deadline` first (-EINVAL).
 int timedwait(sem_t* sem, const struct timespec* deadline, clockid_t clock);
+// sem_clockwait: timedwait() on `clock`, which must be CLOCK_REALTIME or
+// CLOCK_MONOTONIC (the clocks a futex deadline can use), else -EINVAL before
+// anything else, as glibc.
+int clockwait(sem_t* sem, clockid_t clock, const struct timespec* deadline);
 inline int getvalue(sem_t* sem, int* value);
 
 // The bytes of a new process-shared semaphore, as sem_open writes them to its file.

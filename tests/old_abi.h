@@ -27,3 +27,5 @@ LAMBSHM_BIND_OLD(sem_trywait);
 LAMBSHM_BIND_OLD(sem_timedwait);
 LAMBSHM_BIND_OLD(sem_getvalue);
 #undef LAMBSHM_BIND_OLD
+// glibc 2.30 added it to libpthread at GLIBC_2.30 on every architecture.
+__asm__(".symver sem_clockwait,sem_clockwait@GLIBC_2.30");

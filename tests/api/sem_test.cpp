@@ -1,6 +1,6 @@
-// Every sem_* function through lambshm's libpthread.so.0 (pre-2.34 versions),
-// with stock glibc 2.36 as the reference and as the other party of shared
-// semaphores.
+// Every sem_* function through lambshm's libpthread.so.0 (pre-2.34 versions,
+// and glibc 2.30's sem_clockwait), with stock glibc 2.36 as the reference and
+// as the other party of shared semaphores.
 #include "old_abi.h"
 
 // Null arguments are passed on purpose: lambshm refuses them where glibc crashes.
@@ -101,6 +101,7 @@ TEST(UnnamedSem, NullPointersAreEinvalWhereStockWouldCrash) {
   sem_t s;
   sem_init(&s, 0, 0);
   EXPECT_EQ(err(sem_timedwait(&s, nullptr)), EINVAL);
+  EXPECT_EQ(err(sem_clockwait(&s, CLOCK_MONOTONIC, nullptr)), EINVAL);
   EXPECT_EQ(err(sem_getvalue(&s, nullptr)), EINVAL);
 }
 
@@ -181,6 +182,132 @@ TEST(UnnamedSem, ACancelledWaiterLeavesTheWaiterCountRight) {
   pthread_t threads[3];
   for (pthread_t& t : threads) ASSERT_EQ(pthread_create(&t, nullptr, cancellable_wait, s), 0);
   ASSERT_TRUE(eventually([&] { return waiters(s) == 3; }));
+  for (pthread_t& t : threads) pthread_cancel(t);
+  for (pthread_t& t : threads) {
+    void* ret;
+    pthread_join(t, &ret);
+    EXPECT_EQ(ret, PTHREAD_CANCELED);
+  }
+  EXPECT_EQ(waiters(s), 0u);
+  EXPECT_EQ(value_of(s), 0);
+}
+
+// --- sem_clockwait (glibc 2.30) -------------------------------------------
+
+timespec clock_in(clockid_t clock, long ms) {
+  timespec t;
+  clock_gettime(clock, &t);
+  t.tv_sec += ms / 1000;
+  t.tv_nsec += (ms % 1000) * 1000000;
+  if (t.tv_nsec >= 1000000000) {
+    t.tv_sec += 1;
+    t.tv_nsec -= 1000000000;
+  }
+  return t;
+}
+
+bool reached(clockid_t clock, const timespec& deadline) {
+  timespec now;
+  clock_gettime(clock, &now);
+  return now.tv_sec > deadline.tv_sec ||
+         (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec);
+}
+
+// Only CLOCK_REALTIME and CLOCK_MONOTONIC; another clock is EINVAL before
+// anything else, so a semaphore with a token keeps it.
+TEST(SemClockwait, ErrorsMatchStockGlibc) {
+  sem_t ours, theirs;
+  ASSERT_EQ(sem_init(&ours, 0, 1), 0);
+  ASSERT_EQ(stock::sem_init(&theirs, 0, 1), 0);
+  for (clockid_t bad : {CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID, CLOCK_MONOTONIC_RAW,
+                        CLOCK_REALTIME_COARSE, CLOCK_MONOTONIC_COARSE, CLOCK_BOOTTIME,
+                        CLOCK_TAI, (clockid_t)-1, (clockid_t)1000}) {
+    timespec t = clock_in(CLOCK_REALTIME, 10000);
+    EXPECT_EQ(err(sem_clockwait(&ours, bad, &t)), EINVAL) << "clock " << bad;
+    EXPECT_EQ(err(stock::sem_clockwait(&theirs, bad, &t)), EINVAL) << "clock " << bad;
+  }
+  EXPECT_EQ(value_of(&ours), 1);
+  int theirs_value = -1;
+  EXPECT_EQ(stock::sem_getvalue(&theirs, &theirs_value), 0);
+  EXPECT_EQ(theirs_value, 1);
+  for (clockid_t clock : {CLOCK_REALTIME, CLOCK_MONOTONIC}) {
+    for (timespec bad : {timespec{0, -1}, timespec{0, 1000000000}, timespec{1, 2000000000}}) {
+      EXPECT_EQ(err(sem_clockwait(&ours, clock, &bad)), EINVAL);
+      EXPECT_EQ(err(stock::sem_clockwait(&theirs, clock, &bad)), EINVAL);
+    }
+    // A token is taken whatever the deadline, even a past one.
+    timespec epoch{0, 0};
+    ASSERT_EQ(sem_init(&ours, 0, 1), 0);
+    ASSERT_EQ(stock::sem_init(&theirs, 0, 1), 0);
+    EXPECT_EQ(sem_clockwait(&ours, clock, &epoch), 0);
+    EXPECT_EQ(stock::sem_clockwait(&theirs, clock, &epoch), 0);
+    EXPECT_EQ(value_of(&ours), 0);
+    for (timespec past : {timespec{-1, 0}, epoch}) {
+      EXPECT_EQ(err(sem_clockwait(&ours, clock, &past)), ETIMEDOUT);
+      EXPECT_EQ(err(stock::sem_clockwait(&theirs, clock, &past)), ETIMEDOUT);
+    }
+    EXPECT_EQ(waiters(&ours), 0u);
+    EXPECT_EQ(waiters(&theirs), 0u);
+  }
+}
+
+// A deadline 150 ms ahead on the monotonic clock is long past on the
+// realtime clock (which counts from 1970): the clock given is the one used.
+TEST(SemClockwait, WaitsOnTheClockGiven) {
+  using Clockwait = int (*)(sem_t*, clockid_t, const timespec*);
+  for (Clockwait clockwait : {Clockwait(sem_clockwait), Clockwait(stock::sem_clockwait)}) {
+    bool stock_glibc = clockwait != Clockwait(sem_clockwait);
+    sem_t s;
+    ASSERT_EQ(sem_init(&s, 0, 0), 0);
+    timespec deadline = clock_in(CLOCK_MONOTONIC, 150);
+    EXPECT_EQ(err(clockwait(&s, CLOCK_REALTIME, &deadline)), ETIMEDOUT) << stock_glibc;
+    EXPECT_FALSE(reached(CLOCK_MONOTONIC, deadline)) << "returned at once; stock: " << stock_glibc;
+    EXPECT_EQ(err(clockwait(&s, CLOCK_MONOTONIC, &deadline)), ETIMEDOUT) << stock_glibc;
+    EXPECT_TRUE(reached(CLOCK_MONOTONIC, deadline)) << "not before the deadline; stock: "
+                                                    << stock_glibc;
+    EXPECT_EQ(waiters(&s), 0u);
+  }
+}
+
+// One waits with sem_clockwait, the other implementation posts.
+TEST(SemClockwait, WakesAndInteroperatesWithStockGlibc) {
+  for (clockid_t clock : {CLOCK_REALTIME, CLOCK_MONOTONIC}) {
+    for (int pshared : {0, 1}) {
+      sem_t s;
+      ASSERT_EQ(sem_init(&s, pshared, 0), 0);
+      std::atomic<int> r{-2};
+      timespec far = clock_in(clock, 20000);
+      std::thread ours([&] { r = sem_clockwait(&s, clock, &far); });
+      ASSERT_TRUE(eventually([&] { return waiters(&s) == 1; }));
+      EXPECT_EQ(stock::sem_post(&s), 0);
+      ours.join();
+      EXPECT_EQ(r, 0);
+
+      r = -2;
+      std::thread theirs([&] { r = stock::sem_clockwait(&s, clock, &far); });
+      ASSERT_TRUE(eventually([&] { return waiters(&s) == 1; }));
+      EXPECT_EQ(sem_post(&s), 0);
+      theirs.join();
+      EXPECT_EQ(r, 0);
+      EXPECT_EQ(waiters(&s), 0u);
+      EXPECT_EQ(value_of(&s), 0);
+    }
+  }
+}
+
+void* cancellable_clockwait(void* s) {
+  timespec far = clock_in(CLOCK_MONOTONIC, 60000);
+  sem_clockwait(static_cast<sem_t*>(s), CLOCK_MONOTONIC, &far);
+  return nullptr;
+}
+
+// A cancellation point: a cancelled waiter unregisters itself.
+TEST(SemClockwait, IsACancellationPoint) {
+  sem_t* s = shared_anonymous_sem();
+  ASSERT_EQ(sem_init(s, 1, 0), 0);
+  pthread_t threads[2];
+  for (pthread_t& t : threads) ASSERT_EQ(pthread_create(&t, nullptr, cancellable_clockwait, s), 0);
+  ASSERT_TRUE(eventually([&] { return waiters(s) == 2; }));
   for (pthread_t& t : threads) pthread_cancel(t);
   for (pthread_t& t : threads) {
     void* ret;

@@ -77,6 +77,10 @@ int sem_timedwait(sem_t* sem, const struct timespec* abstime) {
   STOCK(sem_timedwait);
   return f(sem, abstime);
 }
+int sem_clockwait(sem_t* sem, clockid_t clock, const struct timespec* abstime) {
+  STOCK(sem_clockwait);
+  return f(sem, clock, abstime);
+}
 int sem_getvalue(sem_t* sem, int* value) {
   STOCK(sem_getvalue);
   return f(sem, value);
