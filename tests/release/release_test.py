@@ -56,6 +56,20 @@ except Exception as e:
 """
 
 
+def expand(value, env):
+    """A Dockerfile ENV value with ${VAR}, ${VAR:+word} and ${VAR:-word}
+    expanded as builders do."""
+    def one(m):
+        name, op, word = m.group(1), m.group(2), m.group(3)
+        val = env.get(name, "")
+        if op == ":+":
+            return expand(word, env) if val else ""
+        if op == ":-":
+            return val or expand(word, env)
+        return val
+    return re.sub(r"\$\{(\w+)(?:(:[+-])((?:[^{}]|\$\{[^}]*\})*))?\}", one, value)
+
+
 def unzip_keeping_modes(path, dest):
     with zipfile.ZipFile(path) as z:
         for info in z.infolist():
@@ -177,14 +191,18 @@ def main():
                                        "/usr/local/lib/python3.11/dist-packages")):
             path = os.path.join(TOP, "docker", flavour, "Dockerfile")
             text = open(path).read()
+            # Sources are /lambshm-*/PATH: the tarball's top directory, any version.
             copies = re.findall(r"^COPY --from=lambshm (.+) (\S+)$", text, re.M)
-            sources = [s[len("/lambshm/"):] for src, _ in copies for s in src.split()]
+            sources = [s[len("/lambshm-*/"):] for src, _ in copies for s in src.split()]
             missing = [s for s in sources if s.rstrip("/") + ("/" if s.endswith("/") else "")
                        not in EXPECTED_TREE and s not in EXPECTED_TREE]
             tap.check(sources and not missing,
                       f"docker/{flavour}: every file it copies from the tarball exists ({len(sources)})",
                       f"missing: {missing}")
-            envs = re.findall(r"^ENV (\w+)=(\S+)$", text, re.M)
+            # ENV values as the builder expands them, on a base image whose
+            # environment is Lambda's.
+            base_env = {"LD_LIBRARY_PATH": LAMBDA_LD_LIBRARY_PATH}
+            envs = [(k, expand(v, base_env)) for k, v in re.findall(r"^ENV (\w+)=(\S+)$", text, re.M)]
             env_paths = [p for _, v in envs for p in v.split(":") if p.startswith("/opt/")]
             missing = [p for p in env_paths
                        if not os.path.exists(os.path.join(tree, p[len("/opt/"):]))]
@@ -199,13 +217,21 @@ def main():
                 shutil.copy(os.path.join(tree, "python", f), hook)
             subprocess.run(["chmod", "-R", "a+rX", hook], check=True)
             # The base image's own LD_LIBRARY_PATH, unless the Dockerfile sets it.
-            args = rootfs + ["--opt", tree, "--bind", f"{hook}:{site}",
-                             "--env", f"LD_LIBRARY_PATH={LAMBDA_LD_LIBRARY_PATH}"]
+            args = rootfs + ["--opt", tree, "--bind", f"{hook}:{site}"]
+            for k, v in base_env.items():
+                args += ["--env", f"{k}={v}"]
             for k, v in envs:
                 args += ["--env", f"{k}={v}"]
             rc, out = sandbox_run(args, f"{python} /mnt/invoke.py")
             tap.check(rc == 0 and '"statusCode": 200' in out,
                       f"docker/{flavour}: the image's files and environment run the function", out)
+        # compose.yaml: every service built for one platform (Lambda rejects
+        # manifest lists), amd64 unless LAMBSHM_PLATFORM says otherwise.
+        compose = open(os.path.join(TOP, "docker", "compose.yaml")).read()
+        services = re.findall(r"^  (\w+):\n((?:    .*\n)+)", compose, re.M)
+        tap.check(services and all(re.search(r"^    platform: \$\{LAMBSHM_PLATFORM:-linux/amd64\}$", body, re.M)
+                                   for _, body in services),
+                  f"docker/compose.yaml: every service has one platform ({len(services)})", compose)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return tap.finish()
