@@ -42,7 +42,8 @@ constexpr char kHelp[] =
     "  -h, --help     show this help\n"
     "\n"
     "Exit status: 0 shared memory will work as things stand, 1 it will not,\n"
-    "2 usage error or PROGRAM could not be found.\n"
+    "2 usage error, or PROGRAM could not be found or judged (a script run by a\n"
+    "shell runs programs no file names: ask about the one it runs).\n"
     "(`lambshm run lambshm doctor` checks the environment `run` gives.)\n";
 
 // How stock glibc fails: "ENOENT (Python: ...): <why>".
@@ -138,8 +139,14 @@ int cmd_doctor(int argc, char** argv) {
   for (int o; (o = args.next()) != Args::kDone;) {
     switch (o) {
       case kFor: program = args.value(); break;
-      case kDir: dir_option = args.value(); break;
-      case kLibDir: run_options.lib_dir = args.value(); break;
+      case kDir:
+        if (!absolute_dir_option("--dir", args.value())) return kExitUsage;
+        dir_option = args.value();
+        break;
+      case kLibDir:
+        if (!absolute_dir_option("--lib-dir", args.value())) return kExitUsage;
+        run_options.lib_dir = args.value();
+        break;
       case kHelpOption: fputs(kHelp, stdout); return kExitOk;
       default: return kExitUsage;
     }
@@ -193,8 +200,7 @@ int cmd_doctor(int argc, char** argv) {
   Judgement now, with_run;
   if (program != nullptr) {
     inspect_program(program, run_ok ? planned_environment(plan) : nullptr, &prog);
-    if (!prog.problem.empty()) {
-      print(report);
+    if (!prog.problem.empty()) {  // only that: the rest is not what was asked
       error("cannot inspect %s", prog.problem.c_str());
       return kExitUsage;
     }

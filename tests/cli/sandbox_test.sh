@@ -9,6 +9,7 @@
 #   - a hostile and a symlinked backing directory: refused by everything;
 #   - the host's glibc 2.36 (--host): doctor, and run by preload.
 # Output: TAP.  Usage: sandbox_test.sh SANDBOX LAMBSHM LIBRT SHIM PYTHON_DIR PRELOAD
+# (the tree is laid out by tools/layer from LAMBSHM's build directory)
 set -u
 sandbox="$1" lambshm="$2" librt="$3" shim="$4" python_dir="$5" preload="$6"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,13 +22,10 @@ tap_needs_root
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 opt="$work/opt"
-mkdir -p "$opt/bin" "$opt/lib/overlay" "$opt/python/run"
-cp "$lambshm" "$opt/bin/lambshm"
-cp "$librt" "$shim" "$opt/lib/overlay/"
-cp "$python_dir/lambshm_mp_hook.py" "$python_dir/lambshm-mp-hook.pth" "$opt/python/"
-cp "$python_dir/run/sitecustomize.py" "$opt/python/run/"
+# The shipped tree, from its one definition (ship/meson.build, through meson install).
+"$here/../../tools/layer" "$(cd "$(dirname "$lambshm")/.." && pwd)" "$opt"
 have_preload=0
-if [ -f "$preload" ]; then cp "$preload" "$opt/lib/"; have_preload=1; fi
+if [ -f "$opt/lib/liblambshm-preload.so" ]; then have_preload=1; fi
 chmod -R a+rX "$opt" "$here/sandbox"
 
 # Runs a shell command line in the sandbox; $out gets its output, $rc its status.
