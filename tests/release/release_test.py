@@ -163,6 +163,20 @@ def main():
                           and (not want[1] or set(doc["checks"].values()) == {"ok"}),
                           f"{label}: python3 -m lambshm_check {how}: ok={want[1]}, "
                           f"lambshm={want[2]}", out)
+            for how, line, want in (
+                    ("through the wrapper", '"$AWS_LAMBDA_EXEC_WRAPPER" /opt/bin/lambshm doctor --json',
+                     (0, True, True)),
+                    ("without it", "/opt/bin/lambshm doctor --json", (1, False, False))):
+                rc, out = sandbox_run(base, line)
+                try:
+                    doc = json.loads(out)
+                    got = (rc, doc["works"], doc["active"])
+                except ValueError:
+                    doc, got = {}, (rc, None, None)
+                tap.check(got == want and doc["mechanism"] == mechanism
+                          and (want[1] or doc["why"]) and doc["report"],
+                          f"{label}: lambshm doctor --json {how}: works={want[1]}, "
+                          f"active={want[2]}", out)
             rc, out = sandbox_run(
                 base, 'mkdir "/tmp/my layer" && cp -a /opt/. "/tmp/my layer/" && '
                 f'"/tmp/my layer/bin/lambshm-exec-wrapper" {python} /mnt/invoke.py "a b"')
