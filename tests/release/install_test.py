@@ -89,23 +89,26 @@ def main():
                           f"{label}: multiprocessing through {how} from the installed tree",
                           r.stdout + r.stderr)
 
-        # 3. --print-env for a Lambda function, here.
-        installed_cmd = os.path.join(root, "lib", "lambshm", "bin", "lambshm")
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("LD_LIBRARY_PATH", "LD_PRELOAD", "PYTHONPATH")}
+        # 3. --print-env for a Lambda function, on a Debian userland without
+        # /lib64/libpthread.so.0 (this machine's, in the sandbox: the target's
+        # architecture, so it runs under qemu-user for aarch64 as well).
+        installed_cmd = prefix + "/lib/lambshm/bin/lambshm"
+        here = prefix + "/lib/lambshm"
+        clear = "env -u LD_LIBRARY_PATH -u LD_PRELOAD -u PYTHONPATH"
         for mode, variable, value in (
                 ("overlay", "LD_LIBRARY_PATH", "/opt/lib/overlay"),
                 ("preload", "LD_PRELOAD", "/opt/lib/liblambshm-preload.so")):
-            r = subprocess.run([installed_cmd, "run", "--print-env", "--mode", mode],
-                               capture_output=True, text=True, env=env)
-            here = os.path.join(root, "lib", "lambshm")
+            r = subprocess.run([sandbox, "--host"] + bind + ["--", "/bin/sh", "-c",
+                                f"test ! -e /lib64/libpthread.so.0 && {clear} "
+                                f"{installed_cmd} run --print-env --mode {mode}"],
+                               capture_output=True, text=True, timeout=300)
             tap.check(r.returncode == 0 and f"{here}/" in r.stdout and variable in r.stdout,
-                      f"run --print-env --mode {mode} works here "
-                      f"({'no ' if not os.path.exists('/lib64/libpthread.so.0') else ''}"
-                      "/lib64/libpthread.so.0)", r.stdout + r.stderr)
-            r = subprocess.run([installed_cmd, "run", "--print-env", "--mode", mode,
-                                "--prefix=/opt"], capture_output=True, text=True,
-                               env=dict(env, **{variable: "/from/this/machine"}))
+                      f"run --print-env --mode {mode} works without /lib64/libpthread.so.0",
+                      r.stdout + r.stderr)
+            r = subprocess.run([sandbox, "--host"] + bind + ["--", "/bin/sh", "-c",
+                                f"{clear} {variable}=/from/this/machine "
+                                f"{installed_cmd} run --print-env --mode {mode} --prefix=/opt"],
+                               capture_output=True, text=True, timeout=300)
             tap.check(r.returncode == 0 and r.stdout == f"export {variable}='{value}'\n"
                       "export PYTHONPATH='/opt/python/run'\n",
                       f"run --print-env --mode {mode} --prefix=/opt: the Lambda settings, "
