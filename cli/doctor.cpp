@@ -27,7 +27,7 @@ namespace lambshm::cli {
 namespace {
 
 constexpr char kHelp[] =
-    "Usage: lambshm doctor [--for PROGRAM] [--dir DIR] [--lib-dir DIR]\n"
+    "Usage: lambshm doctor [--for PROGRAM] [--dir DIR] [--lib-dir DIR] [--json]\n"
     "Check whether POSIX shared memory (shm_open, sem_open, Python's\n"
     "multiprocessing) will work here, say in plain words what fails and what to\n"
     "do: /dev/shm and what stock glibc does with it, the glibc version, the\n"
@@ -41,10 +41,13 @@ constexpr char kHelp[] =
     "                 librt.so.1 that everything it loads needs\n"
     "  --dir DIR      the backing directory (default: $LAMBSHM_DIR, else /tmp/shm)\n"
     "  --lib-dir DIR  lambshm's libraries are in DIR, not next to this program\n"
+    "  --json         the same as one JSON document (works, why, ..., and the report's\n"
+    "                 lines), e.g. for a Lambda handler to print\n"
     "  -h, --help     show this help\n"
     "\n"
     "Exit status: 0 shared memory will work as things stand, 1 it will not,\n"
-    "2 usage error or PROGRAM could not be found.\n"
+    "2 usage error, or PROGRAM could not be found or judged (a script run by a\n"
+    "shell runs programs no file names: ask about the one it runs).\n"
     "(`lambshm run lambshm doctor` checks the environment `run` gives.)\n";
 
 // How stock glibc fails: "ENOENT (Python: ...): <why>".
@@ -133,12 +136,34 @@ void print_scenario(const char* title, const ProgramReport& p, const Scenario& s
   }
 }
 
+void json_or_null(const char* s, Str* out) {
+  if (s == nullptr) {
+    out->append("null");
+  } else {
+    json_string(s, out);
+  }
+}
+
+// {"works": ..., "why": ..., "program": ..., "with_run": {...}: the verdict first.
+void print_json_verdict(const char* program, const Judgement& now, const Judgement& with_run,
+                        Str* out) {
+  out->appendf("{\"works\": %s, \"why\": ", now.works ? "true" : "false");
+  json_or_null(now.works ? nullptr : now.why.c_str(), out);
+  out->append(", \"program\": ");
+  json_or_null(program, out);
+  out->appendf(",\n  \"with_run\": {\"works\": %s, \"why\": ", with_run.works ? "true" : "false");
+  json_or_null(with_run.works ? nullptr : with_run.why.c_str(), out);
+  out->append('}');
+}
+
 }  // namespace
 
 int cmd_doctor(int argc, char** argv) {
   static const OptionSpec kOptions[] = {
-      {"for", 0, true}, {"dir", 0, true}, {"lib-dir", 0, true}, {"help", 'h', false}};
-  enum { kFor, kDir, kLibDir, kHelpOption };
+      {"for", 0, true},   {"dir", 0, true},     {"lib-dir", 0, true},
+      {"json", 0, false}, {"help", 'h', false}};
+  enum { kFor, kDir, kLibDir, kJson, kHelpOption };
+  bool json = false;
   const char* program = nullptr;
   const char* dir_option = nullptr;
   RunOptions run_options;
@@ -146,8 +171,15 @@ int cmd_doctor(int argc, char** argv) {
   for (int o; (o = args.next()) != Args::kDone;) {
     switch (o) {
       case kFor: program = args.value(); break;
-      case kDir: dir_option = args.value(); break;
-      case kLibDir: run_options.lib_dir = args.value(); break;
+      case kDir:
+        if (!absolute_dir_option("--dir", args.value())) return kExitUsage;
+        dir_option = args.value();
+        break;
+      case kLibDir:
+        if (!absolute_dir_option("--lib-dir", args.value())) return kExitUsage;
+        run_options.lib_dir = args.value();
+        break;
+      case kJson: json = true; break;
       case kHelpOption: fputs(kHelp, stdout); return kExitOk;
       default: return kExitUsage;
     }
@@ -201,8 +233,7 @@ int cmd_doctor(int argc, char** argv) {
   Judgement now, with_run;
   if (program != nullptr) {
     inspect_program(program, run_ok ? planned_environment(plan) : nullptr, &prog);
-    if (!prog.problem.empty()) {
-      print(report);
+    if (!prog.problem.empty()) {  // only that: the rest is not what was asked
       error("cannot inspect %s", prog.problem.c_str());
       return kExitUsage;
     }
@@ -294,6 +325,47 @@ int cmd_doctor(int argc, char** argv) {
     } else {
       report.appendf("lambshm run would not help yet: %s.\n", with_run.why.c_str());
     }
+  }
+  if (json) {
+    Str out;
+    print_json_verdict(program, now, with_run, &out);
+    out.append(",\n  \"glibc\": ");
+    json_string(glibc.text, &out);
+    out.appendf(", \"mechanism\": \"%s\", \"active\": %s,\n", mechanism_name(mechanism),
+                active ? "true" : "false");
+    out.appendf("  \"stock\": {\"works\": %s, \"error\": ", stock.works ? "true" : "false");
+    if (stock.works) {
+      out.append("null");
+    } else {
+      Str e;
+      errno_text(stock.error, &e);
+      char* name = e.release();
+      name[strcspn(name, " ")] = '\0';  // "ENOENT (Python: ...)": the name
+      json_string(name, &out);
+    }
+    out.append(", \"dir\": ");
+    json_or_null(stock.dir, &out);
+    out.append("},\n  \"backing_dir\": {\"path\": ");
+    json_string(dir.config.path, &out);
+    out.appendf(", \"from\": \"%s\", \"works\": %s, \"why\": ", dir.source,
+                backing.works ? "true" : "false");
+    json_or_null(backing.works ? nullptr : backing.why.c_str(), &out);
+    out.appendf("},\n  \"run\": {\"works\": %s, \"mechanism\": ", run_ok ? "true" : "false");
+    json_or_null(run_ok ? mechanism_name(plan.mechanism) : nullptr, &out);
+    out.append(", \"problem\": ");
+    json_or_null(run_ok ? nullptr : run_problem.c_str(), &out);
+    out.append("},\n  \"report\": [");
+    // The text report, line by line: nothing the text says is lost.
+    const char* p = report.c_str();
+    for (bool first = true; *p != '\0'; first = false) {
+      size_t n = strcspn(p, "\n");
+      out.append(first ? "\n    " : ",\n    ");
+      json_string(p, n, &out);
+      p += n + (p[n] == '\n');
+    }
+    out.append("\n  ]\n}\n");
+    if (!print(out)) return kExitFailure;
+    return now.works ? kExitOk : kExitFailure;
   }
   if (!print(report)) return kExitFailure;
   return now.works ? kExitOk : kExitFailure;

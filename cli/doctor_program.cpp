@@ -37,6 +37,7 @@
 #include "doctor.h"
 #include "elf_reader.h"
 #include "linux_syscall.h"
+#include "script.h"
 #include "unique_fd.h"
 
 extern char** environ;
@@ -73,54 +74,6 @@ bool wanted_symbol(const DynSymbol& s) {
 const char* base_name(const char* path) {
   const char* slash = strrchr(path, '/');
   return slash != nullptr ? slash + 1 : path;
-}
-
-bool is_executable_file(const char* path) {
-  struct stat st;
-  return sys::fstatat(AT_FDCWD, path, &st, 0) == 0 && S_ISREG(st.st_mode) &&
-         access(path, X_OK) == 0;
-}
-
-// `name` searched in $PATH as execvp would, or null.
-char* find_in_path(const char* name) {
-  if (strchr(name, '/') != nullptr) return xstrdup(name);
-  const char* path = getenv("PATH");
-  if (path == nullptr) path = "/usr/local/bin:/usr/bin:/bin";
-  for (const char* p = path;;) {
-    size_t length = strcspn(p, ":");
-    Str candidate;
-    if (length == 0) {
-      candidate.append(".");
-    } else {
-      candidate.append(p, length);
-    }
-    candidate.appendf("/%s", name);
-    if (is_executable_file(candidate.c_str())) return candidate.release();
-    if (p[length] == '\0') return nullptr;
-    p += length + 1;
-  }
-}
-
-// For "#!INTERP [ARG]": the program that really runs (env's argument, when
-// INTERP is env).  Null when `path` is not a script.
-char* script_interpreter(const char* path) {
-  UniqueFd fd(sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
-  if (!fd.valid()) return nullptr;
-  char line[256];
-  ssize_t n = pread(fd.get(), line, sizeof line - 1, 0);
-  if (n < 3 || line[0] != '#' || line[1] != '!') return nullptr;
-  line[n] = '\0';
-  line[strcspn(line, "\n")] = '\0';
-  char* save = nullptr;
-  char* interp = strtok_r(line + 2, " \t", &save);
-  if (interp == nullptr) return nullptr;
-  if (strcmp(base_name(interp), "env") != 0) return xstrdup(interp);
-  // "#!/usr/bin/env [-S] [VAR=value]... NAME": the first plain word.
-  for (char* word; (word = strtok_r(nullptr, " \t", &save)) != nullptr;) {
-    if (word[0] == '-' || strchr(word, '=') != nullptr) continue;
-    return find_in_path(word);
-  }
-  return nullptr;
 }
 
 // The system's dynamic linker: the one this program runs with.
@@ -481,15 +434,15 @@ void find_python_modules(const char* real_path, Vec<const char*>* out) {
 
 void inspect_program(const char* program, char** run_env, ProgramReport* out) {
   out->given = program;
-  char* path = find_in_path(program);
+  const char* path = find_in_path(program);
   if (path == nullptr) {
     out->problem.appendf("%s: not found in PATH", program);
     return;
   }
-  if (char* interp = script_interpreter(path)) {
-    out->script = path;
-    path = interp;
-  }
+  ScriptRun run;
+  if (!resolve_script(path, &run, &out->problem)) return;
+  out->script = run.script;
+  path = run.program;
   char resolved[PATH_MAX];
   if (realpath(path, resolved) == nullptr) {
     out->problem.appendf("%s: %s", path, strerror(errno));

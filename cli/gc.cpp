@@ -6,6 +6,7 @@
 // that no process has open or mapped (from /proc; a semaphore with registered
 // waiters counts as in use too).  Anything else in the directory (links,
 // directories) is not lambshm's and is left alone.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
@@ -31,7 +32,8 @@ constexpr char kHelp[] =
     "  -h, --help             show this help\n"
     "\n"
     "Whether an object is in use is read from /proc: processes of other users\n"
-    "are visible only to root, and gc says when it could not look at some.\n"
+    "are visible only to root (and some not even to root), and gc warns when it\n"
+    "could not look at some and is about to remove something.\n"
     "\n"
     "Exit status: 0 done, 1 something could not be removed or the directory is\n"
     "refused, 2 usage error.\n";
@@ -51,7 +53,10 @@ int cmd_gc(int argc, char** argv) {
   for (int o; (o = args.next()) != Args::kDone;) {
     switch (o) {
       case kOlderThan: older_text = args.value(); break;
-      case kDir: dir_option = args.value(); break;
+      case kDir:
+        if (!absolute_dir_option("--dir", args.value())) return kExitUsage;
+        dir_option = args.value();
+        break;
       case kDryRun: dry_run = true; break;
       case kHelpOption: fputs(kHelp, stdout); return kExitOk;
       default: return kExitUsage;
@@ -79,11 +84,20 @@ int cmd_gc(int argc, char** argv) {
     error("cannot read %s: %s", dir.config.path, strerror(-r));
     return kExitFailure;
   }
-  size_t uninspected = find_users(dir_st, &objects);
-  if (uninspected > 0)
-    error("warning: %zu process%s of other users could not be inspected; "
-          "objects only they use may be removed",
-          uninspected, uninspected == 1 ? "" : "es");
+  Vec<Uninspected> uninspected;
+  find_users(dir_st, &objects, &uninspected);
+  auto removable = [&](const Object& o) {
+    return o.kind != Kind::kOther && o.pid_count == 0 &&
+           !(o.kind == Kind::kSem && o.sem_ok && o.sem_waiters > 0) &&
+           o.age >= (double)older_than;
+  };
+  // Said only when it applies: something is about to go.
+  if (!uninspected.empty() && std::any_of(objects.begin(), objects.end(), removable)) {
+    Str who;
+    describe_uninspected(uninspected, &who);
+    error("warning: %s could not be inspected; an object only %s uses may be %sremoved",
+          who.c_str(), uninspected.size() == 1 ? "it" : "they", dry_run ? "reported as " : "");
+  }
 
   int status = kExitOk;
   size_t removed = 0, in_use = 0, newer = 0, foreign = 0;

@@ -182,6 +182,22 @@ bool check_usable(const char* what, const char* path, Str* why) {
 }  // namespace
 
 bool plan_run(const RunOptions& options, const Install& install, RunPlan* out, Str* why) {
+  // With --prefix, the names the settings give the pieces (the overlay's
+  // directory for librt), and no value of this environment to build on.
+  struct {
+    const char* librt = nullptr;
+    const char* preload = nullptr;
+    const char* python_run = nullptr;
+  } target;
+  if (options.prefix != nullptr) {
+    target.librt = join(options.prefix, "lib/overlay");
+    target.preload = join(options.prefix, "lib/liblambshm-preload.so");
+    target.python_run = join(options.prefix, "python/run");
+    if (!listable(options.prefix, why)) return false;
+  }
+  auto base = [&](const char* name) -> const char* {
+    return options.prefix != nullptr ? nullptr : getenv(name);
+  };
   GlibcVersion glibc = running_glibc();
   out->mechanism = options.force_mechanism ? options.mechanism : mechanism_for(glibc);
   out->python_hook = false;
@@ -189,7 +205,9 @@ bool plan_run(const RunOptions& options, const Install& install, RunPlan* out, S
     if (!check_usable("overlay", install.librt, why) ||
         !check_usable("overlay", install.libpthread, why))
       return false;
-    if (const char* missing = missing_absolute_dependency(install.libpthread)) {
+    const char* missing =
+        options.elsewhere ? nullptr : missing_absolute_dependency(install.libpthread);
+    if (missing != nullptr) {
       why->appendf("%s loads the stock libpthread from %s, which does not exist here "
                    "(build lambshm with -Dstock_libpthread=PATH for this system)",
                    install.libpthread, missing);
@@ -199,19 +217,23 @@ bool plan_run(const RunOptions& options, const Install& install, RunPlan* out, S
     char* rt_dir = dir_of(install.librt);
     char* pthread_dir = dir_of(install.libpthread);
     Str dirs;
-    dirs.append(rt_dir);
-    if (strcmp(rt_dir, pthread_dir) != 0) dirs.appendf(":%s", pthread_dir);
-    out->settings.push({"LD_LIBRARY_PATH", prepend(dirs.c_str(), getenv("LD_LIBRARY_PATH"))});
+    if (target.librt != nullptr) {
+      dirs.append(target.librt);
+    } else {
+      dirs.append(rt_dir);
+      if (strcmp(rt_dir, pthread_dir) != 0) dirs.appendf(":%s", pthread_dir);
+    }
+    out->settings.push({"LD_LIBRARY_PATH", prepend(dirs.c_str(), base("LD_LIBRARY_PATH"))});
   } else {
     if (!check_usable("preload", install.preload, why)) return false;
-    const char* old = getenv("LD_PRELOAD");
-    const char* value = install.preload;
+    const char* old = base("LD_PRELOAD");
+    const char* value = target.preload != nullptr ? target.preload : install.preload;
     if (old != nullptr && *old != '\0') {
-      if (list_has(old, install.preload, ": \t")) {
+      if (list_has(old, value, ": \t")) {
         value = old;
       } else {
         Str s;
-        s.appendf("%s:%s", old, install.preload);
+        s.appendf("%s:%s", old, value);
         value = s.release();
       }
     }
@@ -220,7 +242,8 @@ bool plan_run(const RunOptions& options, const Install& install, RunPlan* out, S
   if (options.python_hook) {
     char* hook = join(install.python_run, "sitecustomize.py");
     if (exists(hook) && listable(install.python_run, why)) {
-      out->settings.push({"PYTHONPATH", prepend(install.python_run, getenv("PYTHONPATH"))});
+      const char* run_dir = target.python_run != nullptr ? target.python_run : install.python_run;
+      out->settings.push({"PYTHONPATH", prepend(run_dir, base("PYTHONPATH"))});
       out->python_hook = true;
     }
     why->clear();  // a missing hook only costs multiprocessing.Value/Array on /dev/shm-less hosts

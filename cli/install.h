@@ -76,6 +76,15 @@ struct RunOptions {
   bool force_mechanism = false;   // --mode overlay|preload
   Mechanism mechanism = Mechanism::kOverlay;
   bool python_hook = true;        // --no-python-hook clears it
+  // --print-env: the settings are for another environment (a Lambda
+  // function's configuration), so nothing of this machine's but lambshm's
+  // own files is checked; the stock libpthread the shim loads need not exist
+  // here.
+  bool elsewhere = false;
+  // --prefix: where the shipped tree will be there (/opt for a layer); the
+  // settings then name its files and are not combined with this
+  // environment's values.
+  const char* prefix = nullptr;
 };
 
 // Works out the plan for this system and environment; false, with the reason

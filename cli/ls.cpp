@@ -58,7 +58,7 @@ void value_text(const Object& o, Str* out) {
 // A temporary nobody holds is the leftover of a creator killed half-way.
 bool orphaned(const Object& o) { return o.kind == Kind::kTemp && o.pid_count == 0; }
 
-void print_table(const Vec<Object>& objects, size_t uninspected) {
+void print_table(const Vec<Object>& objects, const Vec<Uninspected>& uninspected) {
   enum { kKind, kName, kSize, kOwner, kMode, kAge, kValue, kUsers, kColumns };
   static const char* const kHeaders[kColumns] = {"KIND",  "NAME", "SIZE",  "OWNER",
                                                  "MODE",  "AGE",  "VALUE", "USED BY"};
@@ -97,24 +97,31 @@ void print_table(const Vec<Object>& objects, size_t uninspected) {
     }
     out.append('\n');
   }
-  if (uninspected > 0)
-    out.appendf("(%zu process%s of other users could not be inspected for USED BY)\n",
-                uninspected, uninspected == 1 ? "" : "es");
+  if (!uninspected.empty()) {
+    out.append("(USED BY may be incomplete: ");
+    describe_uninspected(uninspected, &out);
+    out.append(" could not be inspected)\n");
+  }
   print(out);
 }
 
 void print_json(const DirChoice& dir, bool exists, const Vec<Object>& objects,
-                size_t uninspected) {
+                const Vec<Uninspected>& uninspected) {
   Str out;
   out.append("{\"directory\": ");
   json_string(dir.config.path, &out);
-  out.appendf(", \"exists\": %s, \"processes_not_inspected\": %zu, \"objects\": [",
-              exists ? "true" : "false", uninspected);
+  out.appendf(", \"exists\": %s, \"processes_not_inspected\": %zu, \"pids_not_inspected\": [",
+              exists ? "true" : "false", uninspected.size());
+  for (size_t i = 0; i < uninspected.size(); ++i)
+    out.appendf("%s%d", i ? ", " : "", (int)uninspected[i].pid);
+  out.append("], \"objects\": [");
   for (size_t i = 0; i < objects.size(); ++i) {
     const Object& o = objects[i];
     out.append(i == 0 ? "\n  {" : ",\n  {");
     out.appendf("\"kind\": \"%s\", \"name\": ", kind_name(o.kind));
     json_string(o.name, &out);
+    out.append(", \"name_bytes\": ");  // exact, whatever the bytes: hex
+    json_hex(o.name, &out);
     out.append(", \"file\": ");
     json_string(o.file, &out);
     out.appendf(", \"size\": %lld, \"uid\": %u, \"owner\": ", (long long)o.st.st_size,
@@ -152,7 +159,10 @@ int cmd_ls(int argc, char** argv) {
   Args args(argc, argv, kOptions, sizeof kOptions / sizeof kOptions[0]);
   for (int o; (o = args.next()) != Args::kDone;) {
     switch (o) {
-      case kDir: dir_option = args.value(); break;
+      case kDir:
+        if (!absolute_dir_option("--dir", args.value())) return kExitUsage;
+        dir_option = args.value();
+        break;
       case kJson: json = true; break;
       case kHelpOption: fputs(kHelp, stdout); return kExitOk;
       default: return kExitUsage;
@@ -166,13 +176,13 @@ int cmd_ls(int argc, char** argv) {
   bool missing;
   UniqueFd fd(open_dir_for_tools(dir, &dir_st, &missing));
   Vec<Object> objects;
-  size_t uninspected = 0;
+  Vec<Uninspected> uninspected;
   if (fd.valid()) {
     if (int r = list_objects(fd.get(), &objects); r < 0) {
       error("cannot read %s: %s", dir.config.path, strerror(-r));
       return kExitFailure;
     }
-    uninspected = find_users(dir_st, &objects);
+    find_users(dir_st, &objects, &uninspected);
   } else if (!missing) {
     return kExitFailure;
   }

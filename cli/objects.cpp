@@ -230,13 +230,15 @@ int scan_fds(int pid_fd, pid_t pid, UserIndex* index) {
 
 }  // namespace
 
-size_t find_users(const struct stat& dir_st, Vec<Object>* objects) {
-  if (objects->empty()) return 0;
+void find_users(const struct stat& dir_st, Vec<Object>* objects, Vec<Uninspected>* uninspected) {
+  if (objects->empty()) return;
   UserIndex index(dir_st.st_dev, objects);
   UniqueFd proc(sys::openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!proc.valid()) return 1;  // no /proc: nothing could be inspected
+  if (!proc.valid()) {
+    uninspected->push({0, 0});
+    return;
+  }
   pid_t self = sys::getpid();
-  size_t uninspected = 0;
   for_each_entry(proc.get(), [&](const char* entry) {
     if (strspn(entry, "0123456789") != strlen(entry)) return;
     pid_t pid = (pid_t)atoi(entry);
@@ -245,9 +247,31 @@ size_t find_users(const struct stat& dir_st, Vec<Object>* objects) {
     if (!pid_fd.valid()) return;  // exited
     int a = scan_maps(pid_fd.get(), pid, &index);
     int b = scan_fds(pid_fd.get(), pid, &index);
-    if (a == -EACCES || a == -EPERM || b == -EACCES || b == -EPERM) ++uninspected;
+    if (a == -EACCES || a == -EPERM || b == -EACCES || b == -EPERM) {
+      struct stat st;
+      uid_t uid = sys::fstatat(pid_fd.get(), "", &st, AT_EMPTY_PATH) == 0 ? st.st_uid : (uid_t)-1;
+      uninspected->push({pid, uid});
+    }
   });
-  return uninspected;
+}
+
+void describe_uninspected(const Vec<Uninspected>& processes, Str* out) {
+  if (processes.size() == 1 && processes[0].pid == 0) {
+    out->append("/proc (unreadable)");
+    return;
+  }
+  constexpr size_t kShown = 4;
+  if (processes.size() > 1) out->appendf("%zu processes (", processes.size());
+  for (size_t i = 0; i < processes.size() && i < kShown; ++i) {
+    const Uninspected& p = processes[i];
+    const char* name = user_name(p.uid);
+    out->appendf("%sPID %d (", i ? ", " : "", (int)p.pid);
+    if (name != nullptr) out->append(name);
+    else out->appendf("uid %u", (unsigned)p.uid);
+    out->append(')');
+  }
+  if (processes.size() > kShown) out->append(", ...");
+  if (processes.size() > 1) out->append(')');
 }
 
 }  // namespace lambshm::cli

@@ -50,10 +50,22 @@ struct Object {
 // Every entry of the directory, sorted by name then kind; 0 or -errno.
 int list_objects(int dir_fd, Vec<Object>* out);
 
-// Fills each object's pids from /proc (open descriptors and mappings).
-// Returns how many processes could not be inspected (other users' processes,
-// unless we are root), so callers can say the answer may be incomplete.
-size_t find_users(const struct stat& dir_st, Vec<Object>* objects);
+// A process whose descriptors and mappings could not be read: another
+// user's, or (even for root) one the kernel denies, such as a container's
+// PID 1 from another user namespace.  pid 0: /proc itself is unreadable.
+struct Uninspected {
+  pid_t pid;
+  uid_t uid;
+};
+
+// Fills each object's pids from /proc (open descriptors and mappings), and
+// `uninspected` with the processes that could not be inspected, so callers
+// can say, when it matters, that the answer may be incomplete.
+void find_users(const struct stat& dir_st, Vec<Object>* objects, Vec<Uninspected>* uninspected);
+
+// "PID 1 (root)", "3 processes (PIDs 1 (root), 40 (993), ...)": true words
+// for a message, whoever runs it.
+void describe_uninspected(const Vec<Uninspected>& processes, Str* out);
 
 }  // namespace lambshm::cli
 

@@ -50,7 +50,10 @@ int cmd_rm(int argc, char** argv) {
   Args args(argc, argv, kOptions, sizeof kOptions / sizeof kOptions[0]);
   for (int o; (o = args.next()) != Args::kDone;) {
     switch (o) {
-      case kDir: dir_option = args.value(); break;
+      case kDir:
+        if (!absolute_dir_option("--dir", args.value())) return kExitUsage;
+        dir_option = args.value();
+        break;
       case kShmOnly: only_shm = true; break;
       case kSemOnly: only_sem = true; break;
       case kForce: force = true; break;

@@ -39,7 +39,12 @@ constexpr char kHelp[] =
     "  --mode MODE       overlay or preload, instead of choosing by glibc version\n"
     "  --lib-dir DIR     use the libraries in DIR, not those next to this program\n"
     "  --no-python-hook  leave PYTHONPATH alone\n"
-    "  --print-env       print the settings as shell 'export' lines; run nothing\n"
+    "  --print-env       print the settings as shell 'export' lines; run nothing.\n"
+    "                    They may be for another machine (a Lambda function's\n"
+    "                    configuration): only lambshm's own files are checked\n"
+    "  --prefix DIR      with --print-env: name the files as they will be under\n"
+    "                    DIR there (a Lambda layer: /opt), without this\n"
+    "                    environment's values\n"
     "  -h, --help        show this help\n"
     "\n"
     "COMMAND and its arguments are passed on untouched.  The dynamic linker\n"
@@ -69,15 +74,16 @@ void shell_quote(const char* s, Str* out) {
 int cmd_run(int argc, char** argv) {
   static const OptionSpec kOptions[] = {
       {"dir", 0, true},           {"mode", 0, true},       {"lib-dir", 0, true},
-      {"no-python-hook", 0, false}, {"print-env", 0, false}, {"help", 'h', false}};
-  enum { kDir, kMode, kLibDir, kNoPythonHook, kPrintEnv, kHelpOption };
+      {"no-python-hook", 0, false}, {"print-env", 0, false}, {"prefix", 0, true},
+      {"help", 'h', false}};
+  enum { kDir, kMode, kLibDir, kNoPythonHook, kPrintEnv, kPrefix, kHelpOption };
   RunOptions options;
   bool print_env = false;
   Args args(argc, argv, kOptions, sizeof kOptions / sizeof kOptions[0], /*stop_at_operand=*/true);
   for (int o; (o = args.next()) != Args::kDone;) {
     switch (o) {
       case kDir:
-        if (args.value()[0] != '/') return usage_error("--dir needs an absolute path");
+        if (!absolute_dir_option("--dir", args.value())) return kExitUsage;
         options.dir = args.value();
         break;
       case kMode:
@@ -90,9 +96,16 @@ int cmd_run(int argc, char** argv) {
           return usage_error("--mode is overlay or preload, not '%s'", args.value());
         }
         break;
-      case kLibDir: options.lib_dir = args.value(); break;
+      case kLibDir:
+        if (!absolute_dir_option("--lib-dir", args.value())) return kExitUsage;
+        options.lib_dir = args.value();
+        break;
       case kNoPythonHook: options.python_hook = false; break;
       case kPrintEnv: print_env = true; break;
+      case kPrefix:
+        if (!absolute_dir_option("--prefix", args.value())) return kExitUsage;
+        options.prefix = args.value();
+        break;
       case kHelpOption: fputs(kHelp, stdout); return kExitOk;
       default: return kExitUsage;
     }
@@ -100,6 +113,8 @@ int cmd_run(int argc, char** argv) {
   const Vec<char*>& command = args.operands();
   if (command.empty() && !print_env) return usage_error("no command given");
   if (!command.empty() && print_env) return usage_error("--print-env runs no command");
+  if (options.prefix != nullptr && !print_env) return usage_error("--prefix goes with --print-env");
+  options.elsewhere = print_env;
 
   Install install;
   find_install(options.lib_dir, &install);

@@ -225,9 +225,9 @@ void json_string(const char* s, size_t n, Str* out) {
     }
     size_t length = utf8_sequence(p + i, n - i);
     if (length == 0) {
-      // Not UTF-8: a lone surrogate U+DC80..U+DCFF, Python's "surrogateescape"
-      // convention, so os.fsencode() gives back the original byte.
-      out->appendf("\\udc%02x", c);
+      // Not UTF-8: U+FFFD, as strict JSON readers need valid Unicode (a lone
+      // surrogate is not); callers that must keep the bytes add them in hex.
+      out->append("\\ufffd");
       ++i;
       continue;
     }
@@ -238,6 +238,13 @@ void json_string(const char* s, size_t n, Str* out) {
 }
 
 void json_string(const char* s, Str* out) { json_string(s, strlen(s), out); }
+
+void json_hex(const char* s, Str* out) {
+  out->append('"');
+  for (const auto* p = reinterpret_cast<const unsigned char*>(s); *p != '\0'; ++p)
+    out->appendf("%02x", *p);
+  out->append('"');
+}
 
 void printable(const char* s, Str* out) {
   for (const auto* p = reinterpret_cast<const unsigned char*>(s); *p != '\0'; ++p) {

@@ -150,9 +150,12 @@ void format_bytes(uint64_t bytes, Str* out);
 bool parse_duration(const char* text, uint64_t* seconds);
 
 // A JSON string literal (with quotes) for arbitrary bytes: control characters
-// and invalid UTF-8 are escaped, so the output is always valid JSON.
+// are escaped and invalid UTF-8 becomes U+FFFD, so the output is always valid
+// JSON (ls adds a name's exact bytes in hex beside it).
 void json_string(const char* s, Str* out);
 void json_string(const char* s, size_t n, Str* out);
+// `s`'s bytes as a JSON string of hex digits, two per byte.
+void json_hex(const char* s, Str* out);
 
 // `s` for a terminal: control characters as \xHH, so that a file name can
 // neither break a table's lines nor send escape sequences.

@@ -12,8 +12,10 @@ symlink, not a directory, or writable by others without the sticky bit while
 owned by someone other than root or us.  When it is refused, the arena falls
 back to Python's own private temporary directory, as on other platforms.
 
-It is loaded by lambshm-mp-hook.pth from a site-packages directory and costs
-one statvfs at start-up: multiprocessing.heap is patched when, and if, the
+It is loaded by lambshm-mp-hook.pth from a site-packages directory (or by
+run/sitecustomize.py) and costs one statvfs at start-up, well under a
+millisecond with its compilation (bench/RESULTS.md): it imports nothing that
+is not loaded already, and multiprocessing.heap is patched when, and if, the
 program imports it.
 """
 import os
@@ -71,8 +73,14 @@ class _Finder:
         if name != _MODULE:
             return None
         sys.meta_path.remove(_Finder)
-        import importlib.util
-        spec = importlib.util.find_spec(name)
+        # The finders after this one, as the import system would ask them
+        # (importlib.util.find_spec would cost milliseconds to import).
+        spec = None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
         if spec is None or spec.loader is None:
             return spec
         original = spec.loader.exec_module

@@ -128,12 +128,23 @@ for args, what in [
     (["run", "--print-env", "true"], "run: --print-env with a command"),
     (["doctor", "extra"], "doctor: an operand"),
     (["doctor", "--for"], "doctor: --for without a program"),
+    (["run", "--prefix", "/opt", "true"], "run: --prefix without --print-env"),
+    (["run", "--print-env", "--prefix", "opt"], "run: a relative --prefix"),
+    (["rm", "-nx", "name"], "rm: an unknown option combined with a known one"),
+    (["rm", "--d", "x"], "rm: an ambiguous prefix (--dir, --dry-run)"),
+] + [([cmd, f"--dir={bad}", *extra], f"{cmd}: --dir={bad!r}")
+     for cmd, extra in (("ls", []), ("rm", ["x"]), ("gc", ["--older-than", "1h"]),
+                        ("doctor", []), ("run", ["true"]))
+     for bad in ("", "relative/dir")] + [
+    (["run", "--lib-dir=", "true"], "run: an empty --lib-dir"),
+    (["doctor", "--lib-dir", "lib"], "doctor: a relative --lib-dir"),
+    (["ls", "--dir", ""], "ls: an empty --dir as a separate argument"),
 ]:
     usage_error(args, what)
 
 r = lambshm("doctor", "--for", "no-such-program-lambshm")
-tap(r.returncode == 2 and b"not found" in r.stderr, "doctor --for a missing program: status 2",
-    show(r))
+tap(r.returncode == 2 and b"not found" in r.stderr and r.stdout == b"",
+    "doctor --for a missing program: status 2, and only that is reported", show(r))
 
 # --- ls -----------------------------------------------------------------------------
 
@@ -179,11 +190,12 @@ with Scratch() as s:
         held = by.get(("shm", "lt-held"), {})
         tap(holder.pid in held.get("pids", []), "ls --json: the process holding an object",
             json.dumps(held))
-        names = [os.fsencode(o["name"]) if isinstance(o["name"], str) else b""
-                 for o in doc["objects"]]
-        tap(odd in [os.fsencode(o["name"]) for o in doc["objects"]],
-            "ls --json: any file name survives (surrogateescape for non-UTF-8 bytes)",
-            repr(names))
+        names = [bytes.fromhex(o["name_bytes"]) for o in doc["objects"]]
+        tap(odd in names and all(o["name"].encode() for o in doc["objects"]),
+            "ls --json: any file name survives exactly in name_bytes (hex); name is valid "
+            "Unicode", repr(names))
+        # A reader stricter than Python's: no lone surrogates anywhere.
+        tap(b"\\ud" not in r.stdout.lower(), "ls --json: no lone surrogate escapes", show(r))
         tap(all(isinstance(o["age_seconds"], float) and o["age_seconds"] >= 0
                 for o in doc["objects"]), "ls --json: ages", "")
 
@@ -202,6 +214,17 @@ with Scratch() as s:
         tap(r.returncode == 0 and b"removed 0 objects" in r.stdout
             and os.path.exists(os.path.join(s.shm, "lt-obj")),
             "gc --older-than 1h keeps objects changed just now", show(r))
+        tap(r.stderr == b"", "gc that removes nothing warns of nothing", show(r))
+        # What could not be inspected is named as it is: no "other users"
+        # when it is not true (root and a container's PID 1 of another namespace).
+        r = lambshm("ls", env=s.env)
+        tap(b"of other users" not in r.stdout + r.stderr,
+            "ls never claims 'processes of other users' (it names them)", show(r))
+        r = lambshm("ls", "--json", env=s.env)
+        doc = json.loads(r.stdout)
+        tap(len(doc["pids_not_inspected"]) == doc["processes_not_inspected"]
+            and all(os.path.isdir(f"/proc/{p}") for p in doc["pids_not_inspected"]),
+            "ls --json: the processes not inspected, by pid", show(r))
         r = lambshm("gc", "--older-than", "0s", "--dry-run", env=s.env)
         tap(r.returncode == 0 and b"would remove shm lt-obj" in r.stdout
             and os.path.exists(os.path.join(s.shm, "lt-obj")), "gc --dry-run removes nothing",
@@ -235,6 +258,18 @@ with Scratch() as s:
         show(r))
     r = lambshm("rm", "-f", "gone", env=s.env)
     tap(r.returncode == 0 and r.stderr == b"", "rm -f of a missing name: status 0", show(r))
+
+with Scratch() as s:
+    # getopt_long conventions: combined short options, --opt=value, "--",
+    # options after operands, an unambiguous prefix of a long option.
+    probe(s.shm, "shm_open /a O_CREAT|O_RDWR 0600", "shm_open /-b O_CREAT|O_RDWR 0600")
+    r = lambshm("rm", "-nv", "a", f"--dir={s.shm}")
+    tap(r.returncode == 0 and b"would remove shm a" in r.stdout and len(os.listdir(s.shm)) == 2,
+        "rm -nv NAME --dir=DIR: combined short options, --opt=value after an operand", show(r))
+    r = lambshm("rm", "--dry", "--dir", s.shm, "--", "-b")
+    tap(r.returncode == 0 and b"would remove shm -b" in r.stdout,
+        "rm --dry (a prefix of --dry-run) ... -- -b: a name that looks like an option",
+        show(r))
 
 # --- Never outside the backing directory ---------------------------------------------
 
@@ -323,12 +358,53 @@ with Scratch() as s:
     ldconfig = shutil.which("ldconfig", path="/usr/sbin:/sbin")
     r = lambshm("doctor", "--for", ldconfig, env=s.env)
     tap(b"statically linked" in r.stdout, "doctor --for a static program", show(r))
-    script = os.path.join(s.root, "script")
-    with open(script, "w") as f:
-        f.write("#!/usr/bin/env -S python3 -u\nprint()\n")
-    os.chmod(script, 0o755)
-    r = lambshm("doctor", "--for", script, env={**s.env, "PATH": "/usr/bin:/bin"})
+    def script(name, text):
+        path = os.path.join(s.root, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o755)
+        return path
+
+    path = "/usr/bin:/bin"
+    r = lambshm("doctor", "--for", script("script", "#!/usr/bin/env -S python3 -u\nprint()\n"),
+                env={**s.env, "PATH": path})
     tap(b"a script run by /usr/bin/python3" in r.stdout, "doctor --for a script", show(r))
+    # Wrappers that run another program: a shell says nothing about it.
+    shims = os.path.join(s.root, "shims")
+    os.mkdir(shims)
+    shim = script("shims/python3", '#!/usr/bin/env bash\nset -e\nexport PYENV_ROOT=/x\n'
+                  'exec /usr/bin/python3 "$@"\n')  # as pyenv's shims are
+    launcher = script("launcher", "#!/usr/bin/env python3\nprint()\n")
+    for program, env_path, what in (
+            (shim, path, "a pyenv-style shim (#!/usr/bin/env bash)"),
+            (script("wrapper.sh", '#!/bin/sh\nexec python3 "$@"\n'), path, "a sh wrapper"),
+            (launcher, f"{shims}:{path}",
+             "a #!/usr/bin/env python3 launcher whose python3 is a shim"),
+            ("python3", f"{shims}:{path}", "python3 found in PATH as a shim")):
+        r = lambshm("doctor", "--for", program, env={**s.env, "PATH": env_path})
+        tap(r.returncode == 2 and b"cannot tell" in r.stderr and b"shell" in r.stderr
+            and b"Verdict" not in r.stdout,
+            f"doctor --for {what}: says it cannot tell, never a verdict", show(r))
+    r = lambshm("doctor", "--for", launcher, env={**s.env, "PATH": path})
+    tap(b"a script run by /usr/bin/python3" in r.stdout and b"_posixshmem" in r.stdout,
+        "doctor --for a #!/usr/bin/env python3 launcher: python3 from PATH, inspected", show(r))
+    nested = script("nested", f"#!{launcher}\n")
+    r = lambshm("doctor", "--for", nested, env={**s.env, "PATH": path})
+    tap(b"a script run by /usr/bin/python3" in r.stdout,
+        "doctor --for a script whose interpreter is a script: followed as the kernel does",
+        show(r))
+    r = lambshm("doctor", "--for", script("envpath", "#!/usr/bin/env -S PATH=/usr/bin python3\n"),
+                env={**s.env, "PATH": shims})
+    tap(b"a script run by /usr/bin/python3" in r.stdout,
+        "doctor --for env -S PATH=...: env's own PATH for the lookup", show(r))
+    r = lambshm("doctor", "--for", script("twowords", "#!/usr/bin/env python3 -u\n"),
+                env={**s.env, "PATH": path})
+    tap(r.returncode == 2 and b"would not run" in r.stderr and b"'python3 -u'" in r.stderr,
+        "doctor --for #!/usr/bin/env python3 -u (no -S): it would not run, and says so",
+        show(r))
+    r = lambshm("doctor", "--for", script("noint", "#!/no/such/interpreter\n"), env=s.env)
+    tap(r.returncode == 2 and b"would not run" in r.stderr and b"missing" in r.stderr,
+        "doctor --for a script with a missing interpreter", show(r))
     notelf = os.path.join(s.root, "notelf")
     with open(notelf, "w") as f:
         f.write("just text\n")

@@ -9,6 +9,7 @@
 #   - a hostile and a symlinked backing directory: refused by everything;
 #   - the host's glibc 2.36 (--host): doctor, and run by preload.
 # Output: TAP.  Usage: sandbox_test.sh SANDBOX LAMBSHM LIBRT SHIM PYTHON_DIR PRELOAD
+# (the tree is laid out by tools/layer from LAMBSHM's build directory)
 set -u
 sandbox="$1" lambshm="$2" librt="$3" shim="$4" python_dir="$5" preload="$6"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,13 +22,10 @@ tap_needs_root
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 opt="$work/opt"
-mkdir -p "$opt/bin" "$opt/lib/overlay" "$opt/python/run"
-cp "$lambshm" "$opt/bin/lambshm"
-cp "$librt" "$shim" "$opt/lib/overlay/"
-cp "$python_dir/lambshm_mp_hook.py" "$python_dir/lambshm-mp-hook.pth" "$opt/python/"
-cp "$python_dir/run/sitecustomize.py" "$opt/python/run/"
+# The shipped tree, from its one definition (ship/meson.build, through meson install).
+"$here/../../tools/layer" "$(cd "$(dirname "$lambshm")/.." && pwd)" "$opt"
 have_preload=0
-if [ -f "$preload" ]; then cp "$preload" "$opt/lib/"; have_preload=1; fi
+if [ -f "$opt/lib/liblambshm-preload.so" ]; then have_preload=1; fi
 chmod -R a+rX "$opt" "$here/sandbox"
 
 # Runs a shell command line in the sandbox; $out gets its output, $rc its status.
@@ -88,6 +86,12 @@ check "lambshm run python3: Queue, Lock, Value and shared_memory work" test "$rc
 in_sandbox "$stock $L run --dir /tmp/elsewhere python3 /mnt/objects.py lt && ls /tmp/elsewhere && test ! -e /tmp/shm"
 check "lambshm run --dir puts the objects there" \
   test "$rc" = 0 -a "$(printf '%s\n' "$out" | tr '\n' ' ')" = "made lt-box sem.lt-sem "
+
+# The hook costs every interpreter start (spawned workers too): it must not
+# import importlib.util (7 ms here), at start-up or when it patches the heap.
+in_sandbox "$stock $L run python3 -X importtime -c 'import multiprocessing.heap as h; print(h.Arena._dir_candidates)'"
+check "lambshm run python3: the hook loads and patches the heap without importlib.util" \
+  test -n "$(has ' lambshm_mp_hook' && has "['/tmp/shm']" && echo y)" -a -z "$(has 'importlib.util' && echo y)"
 
 in_sandbox "$stock $L run --no-python-hook python3 -c 'import sys; print(\"lambshm_mp_hook\" in sys.modules)'"
 check "lambshm run --no-python-hook: no hook" test "$rc" = 0 -a "$out" = "False"

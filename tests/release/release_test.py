@@ -20,6 +20,7 @@
 Usage: release_test.py SANDBOX BUILD
 """
 import io
+import json
 import os
 import re
 import shutil
@@ -31,16 +32,13 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tap import Tap  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from layout import RELEASE_TREE  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAMBDA_LD_LIBRARY_PATH = ("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
                           "/var/task:/var/task/lib:/opt/lib")
-EXPECTED_TREE = [
-    "LICENSE", "MANIFEST", "README.md", "bin/", "bin/lambshm", "bin/lambshm-exec-wrapper",
-    "lib/", "lib/liblambshm-preload.so", "lib/overlay/", "lib/overlay/libpthread.so.0",
-    "lib/overlay/librt.so.1", "python/", "python/lambshm-mp-hook.pth",
-    "python/lambshm_mp_hook.py", "python/run/", "python/run/sitecustomize.py",
-]
+EXPECTED_TREE = RELEASE_TREE
 # What Lambda's Python bootstrap amounts to for this test: import the
 # function, call its handler, print the result.  Arguments are echoed to show
 # they arrive untouched.
@@ -162,6 +160,37 @@ def main():
                       'argv ["two words", "q\\"uote", ""]' in out and mechanism in out,
                       f"{label}: through the wrapper the function works ({mechanism}), "
                       "arguments untouched", out)
+            # From inside the function: is lambshm active and healthy?  (A
+            # layer's /opt/python is on a Lambda function's PYTHONPATH.)
+            check = ["--env", "PYTHONPATH=/opt/python"]
+            for how, line, want in (
+                    ("through the wrapper", f'"$AWS_LAMBDA_EXEC_WRAPPER" {python} -m lambshm_check',
+                     (0, True, mechanism)),
+                    ("without it", f"{python} -m lambshm_check", (1, False, None))):
+                rc, out = sandbox_run(base + check, line)
+                try:
+                    doc = json.loads(out)
+                    got = (rc, doc["ok"], doc["lambshm"])
+                except ValueError:
+                    doc, got = {}, (rc, None, None)
+                tap.check(got == want and (want[1] or "AWS_LAMBDA_EXEC_WRAPPER" in out)
+                          and (not want[1] or set(doc["checks"].values()) == {"ok"}),
+                          f"{label}: python3 -m lambshm_check {how}: ok={want[1]}, "
+                          f"lambshm={want[2]}", out)
+            for how, line, want in (
+                    ("through the wrapper", '"$AWS_LAMBDA_EXEC_WRAPPER" /opt/bin/lambshm doctor --json',
+                     (0, True, True)),
+                    ("without it", "/opt/bin/lambshm doctor --json", (1, False, False))):
+                rc, out = sandbox_run(base, line)
+                try:
+                    doc = json.loads(out)
+                    got = (rc, doc["works"], doc["active"])
+                except ValueError:
+                    doc, got = {}, (rc, None, None)
+                tap.check(got == want and doc["mechanism"] == mechanism
+                          and (want[1] or doc["why"]) and doc["report"],
+                          f"{label}: lambshm doctor --json {how}: works={want[1]}, "
+                          f"active={want[2]}", out)
             rc, out = sandbox_run(
                 base, 'mkdir "/tmp/my layer" && cp -a /opt/. "/tmp/my layer/" && '
                 f'"/tmp/my layer/bin/lambshm-exec-wrapper" {python} /mnt/invoke.py "a b"')
