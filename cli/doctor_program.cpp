@@ -489,9 +489,13 @@ void inspect_with(const ProgramReport& p, char** env, Scenario* out) {
 }
 
 bool starts_with(const char* program, char** env, Str* why) {
-  char* path = find_in_path(program);
+  const char* path = find_in_path(program);
   if (path == nullptr) return true;
-  if (char* interp = script_interpreter(path)) path = interp;
+  // A script: judge the program it runs; when that cannot be told, say nothing.
+  ScriptRun run;
+  Str problem;
+  if (!resolve_script(path, &run, &problem)) return true;
+  if (run.program != nullptr) path = run.program;
   char resolved[PATH_MAX];
   if (realpath(path, resolved) == nullptr) return true;
   ObjectFile* main = object_file(resolved);
