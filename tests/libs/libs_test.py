@@ -161,9 +161,9 @@ def main():
                         row["devshm_s"] = dev[1]
                         row["devshm_error"] = "" if dev[0] == 0 else first_error(dev[2])
                     results.append(row)
-    if report:
-        with open(report, "w") as f:
-            json.dump(results, f, indent=1)
+                    if report:  # after every row: a run cut short keeps what it measured
+                        with open(report, "w") as f:
+                            json.dump(results, f, indent=1)
     return tap.finish()
 
 
