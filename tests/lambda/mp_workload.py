@@ -1,12 +1,19 @@
 """Everything in CPython's multiprocessing that needs shared memory or named
 semaphores, with exact expected results, under one start method.
 
-  python3 mp_workload.py fork|spawn|forkserver [BACKING_DIR]
+  python3 mp_workload.py fork|spawn|forkserver|default [BACKING_DIR]
+  python3 mp_workload.py leak METHOD
+  python3 mp_workload.py hook
 
 Prints one line per feature ("ok <feature>: <detail>") and exits 0 when all
 pass; on the first failure prints "FAIL <feature>: <exception>" and exits 1.
-With BACKING_DIR, finally checks that nothing is left in it.  Runs unchanged
-on Python 3.7 and later (bullseye has 3.9, the host 3.11).
+With BACKING_DIR, finally checks that nothing is left in it.  "default" is
+the platform's default start method (forkserver from 3.14 on Linux, fork
+before).  "leak" creates shared memory in this process and in a child and
+never unlinks it: the resource tracker must remove it at exit (the caller
+checks the backing directory).  "hook" checks where multiprocessing.heap
+keeps Value/Array.  Runs unchanged on Python 3.7 and later (bullseye has
+3.9, the host 3.11, trixie 3.13, sid 3.14).
 """
 import concurrent.futures
 import multiprocessing as mp
@@ -307,9 +314,46 @@ def check(ctx):
     return 0
 
 
+def leak_one(size):
+    shared_memory.SharedMemory(create=True, size=size).close()
+
+
+def leak(method):
+    ctx = mp.get_context(method)
+    leak_one(1024)
+    run_processes(ctx, leak_one, [(2048,)])
+    print(f"ok leak: 2 SharedMemory segments left to the resource tracker ({method})", flush=True)
+    return 0
+
+
+def hook():
+    import multiprocessing.heap as heap
+    v, a = mp.Value("i", 5), mp.Array("d", 4)
+    v.value += 1
+    a[3] = 2.5
+    candidates = heap.Arena._dir_candidates
+    if v.value != 6 or list(a) != [0.0, 0.0, 0.0, 2.5] or candidates != ["/tmp/shm"]:
+        print(f"FAIL hook: {v.value} {list(a)} {candidates}")
+        return 1
+    print(f"ok hook: Value and Array in multiprocessing.heap's arena, in {candidates}")
+    return 0
+
+
 def main():
     method = sys.argv[1]
-    ctx = mp.get_context(method)
+    if method == "leak":
+        return leak(sys.argv[2])
+    if method == "hook":
+        return hook()
+    if method == "default":
+        ctx = mp.get_context()
+        expected = "forkserver" if sys.version_info >= (3, 14) else "fork"
+        if ctx.get_start_method() != expected:
+            print(f"FAIL default start method: {ctx.get_start_method()}, not {expected}")
+            return 1
+        print(f"ok default start method: {expected}", flush=True)
+    else:
+        ctx = mp.get_context(method)
     rc = check(ctx)
     if rc == 0 and len(sys.argv) > 2:
         # Children and the resource tracker may still be unlinking: allow a moment.
