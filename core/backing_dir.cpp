@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <linux/magic.h>
+
 #include <atomic>
 
 #include "ipc_name.h"
@@ -15,6 +17,7 @@ namespace lambshm {
 
 void make_dir_config(const char* env_dir, const char* env_debug, DirConfig* out) {
   out->debug = env_debug != nullptr && strcmp(env_debug, "1") == 0;
+  out->memfd = true;
   out->error = 0;
   const char* dir = (env_dir != nullptr && env_dir[0] != '\0') ? env_dir : kDefaultDir;
   size_t length = strlen(dir);
@@ -121,10 +124,12 @@ namespace {
 std::atomic<const DirConfig*> g_config{nullptr};
 std::atomic<bool> g_static_slot_taken{false};
 DirConfig g_static_config;
-DirConfig g_out_of_memory_config = {"", "", 0, false, ENOMEM};
+DirConfig g_out_of_memory_config = {"", "", 0, false, ENOMEM, false};
 
 void load_config(DirConfig* out) {
   make_dir_config(secure_getenv("LAMBSHM_DIR"), secure_getenv("LAMBSHM_DEBUG"), out);
+  const char* memfd = secure_getenv("LAMBSHM_MEMFD");
+  out->memfd = !(memfd != nullptr && strcmp(memfd, "0") == 0);
 }
 
 // One validated descriptor.  Handles are immutable once published; a replaced
@@ -134,6 +139,7 @@ struct DirHandle {
   int fd;
   dev_t dev;
   ino_t ino;
+  bool in_memory;  // tmpfs or ramfs: see backing_dir_in_memory()
   DirHandle* retired_next;
 };
 std::atomic<DirHandle*> g_handle{nullptr};
@@ -167,6 +173,12 @@ bool still_good(const DirHandle* h) {
   // Every shm_open, shm_unlink and creating sem_open comes through here: the
   // policy asks for our uid only when it matters.
   return dir_policy_violation(st) == nullptr;
+}
+
+bool fs_in_memory(int fd) {
+  struct statfs fs;
+  if (sys::fstatfs(fd, &fs) != 0) return false;
+  return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
 }
 
 int reopen(DirHandle* seen) {
@@ -203,7 +215,7 @@ int reopen(DirHandle* seen) {
     sys::close(fd);
     fd = seen->fd;
   }
-  *fresh = DirHandle{fd, st.st_dev, st.st_ino, nullptr};
+  *fresh = DirHandle{fd, st.st_dev, st.st_ino, fs_in_memory(fd), nullptr};
   DirHandle* expected = seen;
   if (g_handle.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) {
     if (seen != nullptr) retire(seen);  // memory only: readers may still hold it
@@ -238,6 +250,20 @@ int backing_dir_fd() {
   DirHandle* h = g_handle.load(std::memory_order_acquire);
   if (h != nullptr && still_good(h)) return h->fd;
   return reopen(h);
+}
+
+bool backing_dir_in_memory(int fd, dev_t* dev, ino_t* ino) {
+  DirHandle* h = g_handle.load(std::memory_order_acquire);
+  if (h != nullptr && h->fd == fd) {
+    *dev = h->dev;
+    *ino = h->ino;
+    return h->in_memory;
+  }
+  struct stat st;
+  if (sys::fstat(fd, &st) != 0) return true;
+  *dev = st.st_dev;
+  *ino = st.st_ino;
+  return fs_in_memory(fd);
 }
 
 int backing_dir_fd_unchecked() {
