@@ -48,16 +48,35 @@ namespace lambshm::memfd_store {
 namespace {
 
 // --- Descriptors a fork must not leak ----------------------------------------
+//
+// A descriptor is registered in a slot as it is created; the child handler
+// closes every registered one.  Creation and registration happen inside a
+// section that the prepare handler waits to be empty (and keeps empty until
+// the fork is done), so no fork falls between the two.  The section is a few
+// instructions and one system call that never blocks.
 
 constexpr int kSlots = 64;
 std::atomic<int> g_inflight[kSlots];
 std::atomic<int> g_handlers{0};  // 0 none, 1 registering, 2 registered
+std::atomic<int> g_in_section{0};
+std::atomic<bool> g_forking{false};
 
-void close_inflight_in_child() {
+void yield() { sys::call(SYS_sched_yield); }
+
+void fork_prepare() {
+  g_forking.store(true, std::memory_order_seq_cst);
+  while (g_in_section.load(std::memory_order_seq_cst) != 0) yield();
+}
+
+void fork_parent() { g_forking.store(false, std::memory_order_seq_cst); }
+
+void fork_child() {
   for (auto& slot : g_inflight) {
     int fd = slot.exchange(-1, std::memory_order_relaxed);
-    if (fd > 0) sys::close(fd);
+    if (fd >= 0) sys::close(fd);
   }
+  g_in_section.store(0, std::memory_order_relaxed);
+  g_forking.store(false, std::memory_order_seq_cst);
 }
 
 void ensure_fork_handler() {
@@ -65,26 +84,62 @@ void ensure_fork_handler() {
   int expected = 0;
   if (g_handlers.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
     for (auto& slot : g_inflight) slot.store(-1, std::memory_order_relaxed);
-    pthread_atfork(nullptr, nullptr, close_inflight_in_child);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
     g_handlers.store(2, std::memory_order_release);
-    return;
   }
   // Another thread is registering (or was, in the parent of this child):
   // proceed untracked rather than wait on a thread that may not exist.
 }
 
+class Section {
+ public:
+  Section() {
+    for (;;) {
+      while (g_forking.load(std::memory_order_seq_cst)) yield();
+      g_in_section.fetch_add(1, std::memory_order_seq_cst);
+      if (!g_forking.load(std::memory_order_seq_cst)) return;
+      g_in_section.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+  ~Section() { g_in_section.fetch_sub(1, std::memory_order_seq_cst); }
+  Section(const Section&) = delete;
+  Section& operator=(const Section&) = delete;
+};
+
+int track(int fd) {
+  if (fd < 0 || g_handlers.load(std::memory_order_acquire) != 2) return -1;
+  for (int i = 0; i < kSlots; ++i) {
+    int empty = -1;
+    if (g_inflight[i].compare_exchange_strong(empty, fd, std::memory_order_relaxed)) return i;
+  }
+  return -1;  // more than kSlots calls at once: the rest go untracked
+}
+
 // A descriptor owned for the duration of one call, closed in a forked child.
+// `make` creates it (returns it or -errno) inside the section.
 class InFlight {
  public:
-  explicit InFlight(int fd) : fd_(fd) {
-    if (fd < 0 || g_handlers.load(std::memory_order_acquire) != 2) return;
-    for (int i = 0; i < kSlots; ++i) {
-      int empty = -1;
-      if (g_inflight[i].compare_exchange_strong(empty, fd, std::memory_order_relaxed)) {
-        slot_ = i;
-        return;
-      }
-    }
+  template <typename Make>
+  explicit InFlight(Make make) {
+    Section section;
+    fd_ = make();
+    slot_ = track(fd_);
+  }
+  // Adopts `fd`, created by the caller inside its own Section.
+  struct Adopt {};
+  InFlight(Adopt, int fd) : fd_(fd), slot_(track(fd)) {}
+  InFlight() : fd_(-1) {}
+  InFlight(InFlight&& other) noexcept : fd_(other.fd_), slot_(other.slot_) {
+    other.fd_ = -1;
+    other.slot_ = -1;
+  }
+  InFlight& operator=(InFlight&& other) noexcept {
+    reset();
+    fd_ = other.fd_;
+    slot_ = other.slot_;
+    other.fd_ = -1;
+    other.slot_ = -1;
+    return *this;
   }
   ~InFlight() { reset(); }
   InFlight(const InFlight&) = delete;
@@ -99,8 +154,12 @@ class InFlight {
     return fd;
   }
   void reset() {
+    if (fd_ < 0) return;
+    // Closed and forgotten with no fork in between: neither a descriptor
+    // leaked into a child nor a reused number closed there.
+    Section section;
+    sys::close(fd_);
     untrack();
-    if (fd_ >= 0) sys::close(fd_);
     fd_ = -1;
   }
 
@@ -195,12 +254,17 @@ int spawn_keeper(int dir) {
   const char* path = keeper_path();
   if (path == nullptr) return -ENOENT;
   int sv[2];
-  if (int r = sys::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv); r < 0) return r;
-  InFlight mine(sv[0]), theirs(sv[1]);
+  InFlight mine, theirs;
+  {
+    Section section;
+    if (int r = sys::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv); r < 0) return r;
+    mine = InFlight(InFlight::Adopt{}, sv[0]);
+    theirs = InFlight(InFlight::Adopt{}, sv[1]);
+  }
   // Copies above the numbers they go to, so that dup2 in the child always
   // moves (a dup2 onto itself would keep FD_CLOEXEC).
-  InFlight dir_copy(sys::fcntl(dir, F_DUPFD_CLOEXEC, 5));
-  InFlight status_copy(sys::fcntl(sv[1], F_DUPFD_CLOEXEC, 5));
+  InFlight dir_copy([&] { return sys::fcntl(dir, F_DUPFD_CLOEXEC, 5); });
+  InFlight status_copy([&] { return sys::fcntl(sv[1], F_DUPFD_CLOEXEC, 5); });
   if (!dir_copy.valid() || !status_copy.valid()) return -EMFILE;
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
@@ -243,17 +307,17 @@ int spawn_keeper(int dir) {
   return 0;  // kReady or kBusy: either way a keeper listens (or just exited)
 }
 
-// A connection to the keeper of `dir` (started when `start` and none runs),
-// or -errno.  The peer must be the caller's user: anyone else squatting on
-// the name is not trusted with our objects.
-int connect_keeper(int dir, const struct stat& dirst, bool start) {
+// A connection to the keeper of `dir` (started when `start` and none runs)
+// in `*out`: 0 or -errno.  The peer must be the caller's user: anyone else
+// squatting on the name is not trusted with our objects.
+int connect_keeper(int dir, const struct stat& dirst, bool start, InFlight* out) {
   struct sockaddr_un addr;
   socklen_t len = keeper::socket_address(sys::geteuid(), dirst, &addr);
   int r = -ECONNREFUSED;
   for (int attempt = 0; attempt < 4; ++attempt) {
-    int s = sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (s < 0) return s;
-    InFlight sock(s);
+    InFlight sock([] { return sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0); });
+    if (!sock.valid()) return sock.get();
+    int s = sock.get();
     r = sys::connect(s, reinterpret_cast<struct sockaddr*>(&addr), len);
     if (r == 0) {
       struct ucred cred;
@@ -265,7 +329,8 @@ int connect_keeper(int dir, const struct stat& dirst, bool start) {
       }
       struct timeval tv = {10, 0};  // a stopped keeper must not hang us for ever
       sys::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      return sock.release();
+      *out = static_cast<InFlight&&>(sock);
+      return 0;
     }
     if (r != -ECONNREFUSED && r != -EAGAIN) return r;
     if (!start) return r;
@@ -312,12 +377,13 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   ensure_fork_handler();
   char label[NAME_MAX + 16];
   snprintf(label, sizeof label, "lambshm:%s", file.file);
-  InFlight memfd(sys::memfd_create(label, MFD_CLOEXEC));
+  InFlight memfd([&] { return sys::memfd_create(label, MFD_CLOEXEC); });
   if (!memfd.valid()) {
     debug_log("memfd_create: %s: %s is a plain file", strerror(-memfd.get()), file.file);
     return kUsePlainFile;
   }
-  InFlight record(sys::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777));
+  InFlight record(
+      [&] { return sys::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777); });
   struct stat st;
   int r = record.valid() ? sys::fstat(record.get(), &st) : record.get();
   if (r < 0) {
@@ -329,12 +395,12 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   if (sys::fchmod(record.get(), perm | S_ISVTX) < 0 || sys::fchmod(memfd.get(), perm) < 0)
     return kUsePlainFile;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    int s = connect_keeper(dir, dirst, /*start=*/true);
-    if (s < 0) {
-      debug_log("no keeper (%s): %s is a plain file", strerror(-s), file.file);
+    InFlight sock;
+    if (int e = connect_keeper(dir, dirst, /*start=*/true, &sock); e < 0) {
+      debug_log("no keeper (%s): %s is a plain file", strerror(-e), file.file);
       return kUsePlainFile;
     }
-    InFlight sock(s);
+    int s = sock.get();
     keeper::Request req = make_request(keeper::Op::kCreate, file);
     int fds[2] = {memfd.get(), record.get()};
     keeper::Reply reply;
@@ -410,15 +476,16 @@ int open(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t m
   dirst.st_dev = dev;
   dirst.st_ino = ino;
   bool exclusive = (oflag & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
+  ensure_fork_handler();
   // Creators and unlinkers racing can bounce us between "exists" and "does
   // not"; each round means another process made progress.
   for (int attempt = 0; attempt < 100; ++attempt) {
     if (!exclusive) {
       int plain_flags = (oflag & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOFOLLOW | O_CLOEXEC;
-      int f = sys::openat(dir, file.file, plain_flags);
+      InFlight fd([&] { return sys::openat(dir, file.file, plain_flags); });
+      int f = fd.get();
       if (f == -EISDIR) return -EINVAL;
       if (f >= 0) {
-        InFlight fd(f);
         int r = open_existing(fd, oflag);
         if (r != -ENOENT || (oflag & O_CREAT) == 0) return r;
       } else if (f != -ENOENT || (oflag & O_CREAT) == 0) {
@@ -443,9 +510,9 @@ int unlink(int dir, dev_t dev, ino_t ino, const IpcName& file) {
   dirst.st_dev = dev;
   dirst.st_ino = ino;
   ensure_fork_handler();
-  int s = connect_keeper(dir, dirst, /*start=*/false);
-  if (s < 0) return r;
-  InFlight sock(s);
+  InFlight sock;
+  if (connect_keeper(dir, dirst, /*start=*/false, &sock) < 0) return r;
+  int s = sock.get();
   keeper::Request req = make_request(keeper::Op::kDrop, file);
   req.rec_dev = st.st_dev;
   req.rec_ino = st.st_ino;
