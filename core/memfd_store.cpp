@@ -448,23 +448,6 @@ int open_existing(InFlight& fd, int oflag) {
 
 }  // namespace
 
-int open_record(int record, int flags) {
-  keeper::Record rec;
-  if (sys::pread(record, &rec, sizeof rec, 0) != (long)sizeof rec ||
-      memcmp(rec.magic, keeper::kRecordMagic, sizeof rec.magic) != 0)
-    return -EBADMSG;
-  char path[48];
-  snprintf(path, sizeof path, "/proc/%d/fd/%d", rec.keeper_pid, rec.keeper_fd);
-  int m = sys::openat(AT_FDCWD, path, flags);
-  if (m < 0) return m == -ENOENT || m == -ENXIO ? -ENOENT : m;
-  struct stat st;
-  if (sys::fstat(m, &st) < 0 || (uint64_t)st.st_dev != rec.dev || (uint64_t)st.st_ino != rec.ino) {
-    sys::close(m);
-    return -ENOENT;  // the keeper's pid or descriptor number was reused
-  }
-  return m;
-}
-
 int open(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t mode) {
   // Flags this store gives their file meaning; with any other (O_APPEND,
   // O_DIRECTORY, O_PATH, O_TMPFILE, garbage) the call goes to the kernel as a

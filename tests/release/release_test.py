@@ -37,7 +37,7 @@ LAMBDA_LD_LIBRARY_PATH = ("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/run
                           "/var/task:/var/task/lib:/opt/lib")
 EXPECTED_TREE = [
     "LICENSE", "MANIFEST", "README.md", "bin/", "bin/lambshm", "bin/lambshm-exec-wrapper",
-    "lib/", "lib/liblambshm-preload.so", "lib/overlay/", "lib/overlay/libpthread.so.0",
+    "lib/", "lib/lambshm-keeper", "lib/liblambshm-preload.so", "lib/overlay/", "lib/overlay/libpthread.so.0",
     "lib/overlay/librt.so.1", "python/", "python/lambshm-mp-hook.pth",
     "python/lambshm_mp_hook.py", "python/run/", "python/run/sitecustomize.py",
 ]
