@@ -12,6 +12,12 @@ symlink, not a directory, or writable by others without the sticky bit while
 owned by someone other than root or us.  When it is refused, the arena falls
 back to Python's own private temporary directory, as on other platforms.
 
+When that directory is on a disk (Lambda's /tmp), files there would have
+their dirty pages written back, so new arenas are anonymous memfds instead
+(os.memfd_create, Python 3.8+): an arena needs no name, only a descriptor,
+which multiprocessing passes on as it would the unlinked file's.  Not on
+tmpfs (as fast), nor with LAMBSHM_MEMFD=0, nor where memfd_create fails.
+
 It is loaded by lambshm-mp-hook.pth from a site-packages directory and costs
 one statvfs at start-up: multiprocessing.heap is patched when, and if, the
 program imports it.
@@ -57,10 +63,51 @@ def _backing_dirs():
     return []  # the arena then uses multiprocessing.util.get_temp_dir()
 
 
+def _in_memory(directory):
+    """Whether `directory` is on tmpfs or ramfs (the mount that holds it)."""
+    try:
+        path = os.path.realpath(directory)
+        best, fstype = "", ""
+        with open("/proc/self/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                point = fields[1].replace("\\040", " ")
+                if (path == point or path.startswith(point.rstrip("/") + "/")) and \
+                        len(point) >= len(best):
+                    best, fstype = point, fields[2]
+        return fstype in ("tmpfs", "ramfs")
+    except OSError:
+        return True  # cannot tell: keep the files
+
+
+def _use_memfd_arenas(heap, arena):
+    original = arena.__init__
+
+    def __init__(self, size, fd=-1):
+        if fd == -1:
+            try:
+                fd = os.memfd_create("pym-%d" % os.getpid())
+            except OSError:
+                return original(self, size)
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                os.close(fd)
+                raise
+            heap.util.Finalize(self, os.close, (fd,))
+        original(self, size, fd)
+
+    arena.__init__ = __init__
+
+
 def _patch(heap):
     arena = getattr(heap, "Arena", None)
     if arena is not None and hasattr(arena, "_dir_candidates"):
-        arena._dir_candidates = _backing_dirs()
+        dirs = _backing_dirs()
+        arena._dir_candidates = dirs
+        if (dirs and hasattr(os, "memfd_create") and os.environ.get("LAMBSHM_MEMFD") != "0"
+                and not _in_memory(dirs[0])):
+            _use_memfd_arenas(heap, arena)
 
 
 class _Finder:

@@ -96,6 +96,14 @@ def main():
                       "print(v.value, h.Arena._dir_candidates, os.path.isdir('/tmp/custom'))")
         tap.check(rc == 0 and out.strip() == "6 ['/tmp/custom'] True",
                   "the hook points the heap at LAMBSHM_DIR", out)
+        # Arenas are memfds on the sandbox's disk /tmp (Python 3.8+ has memfd_create).
+        rc, out = run(ours, "-c",
+                      "import multiprocessing as mp, os; v = mp.Array('d', 1000); "
+                      "a = v._obj._wrapper._state[0][0]; "
+                      "print(os.readlink('/proc/self/fd/%d' % a.fd).split(' ')[0] "
+                      "if hasattr(os, 'memfd_create') else '/memfd:pym')")
+        tap.check(rc == 0 and out.strip().startswith("/memfd:pym"),
+                  "the hook's heap arenas are memfds on a disk /tmp", out)
         rc, out = run(ours + ["--dev-shm"], "-c",
                       "import multiprocessing as mp, multiprocessing.heap as h; "
                       "mp.Value('i', 1); print(h.Arena._dir_candidates)")
