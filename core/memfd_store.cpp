@@ -429,6 +429,8 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
 int open_existing(InFlight& fd, int oflag) {
   struct stat st;
   if (int r = sys::fstat(fd.get(), &st); r < 0) return r;
+  // Opened without O_CREAT, which makes the kernel refuse a directory.
+  if (S_ISDIR(st.st_mode) && (oflag & O_CREAT) != 0) return -EINVAL;
   if (keeper::looks_like_record(st)) {
     int r = open_record(fd.get(), (oflag & (O_ACCMODE | O_TRUNC)) | O_CLOEXEC);
     if (r != -EBADMSG) return r;  // not a record after all: a plain file
