@@ -150,6 +150,12 @@ int link_record(int rec_fd, const char* name) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     int r = sys::linkat(AT_FDCWD, path, kDirFd, name, AT_SYMLINK_FOLLOW);
     if (r != -EEXIST) return r;
+    // Already linked there: a creator retrying after its keeper died between
+    // linking and answering.  The record now names us (written above).
+    struct stat at, mine;
+    if (sys::fstatat(kDirFd, name, &at, AT_SYMLINK_NOFOLLOW) == 0 && sys::fstat(rec_fd, &mine) == 0 &&
+        at.st_dev == mine.st_dev && at.st_ino == mine.st_ino)
+      return 0;
     if (record_in_the_way_is_live(name)) return -EEXIST;
     log("replacing stale record %s", name);
     r = sys::unlinkat(kDirFd, name, 0);
@@ -163,7 +169,8 @@ int do_create(const Request& req, const int* fds, int nfds) {
   int memfd = fds[0], rec_fd = fds[1];
   struct stat mst, rst;
   if (sys::fstat(memfd, &mst) < 0 || sys::fstat(rec_fd, &rst) < 0 || !S_ISREG(mst.st_mode) ||
-      !S_ISREG(rst.st_mode) || (rst.st_mode & S_ISVTX) == 0 || rst.st_size != 0)
+      !S_ISREG(rst.st_mode) || (rst.st_mode & S_ISVTX) == 0 ||
+      (rst.st_size != 0 && rst.st_size != sizeof(Record)))  // written: a retry
     return -EINVAL;
   Record rec{};
   memcpy(rec.magic, kRecordMagic, sizeof rec.magic);

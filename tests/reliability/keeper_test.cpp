@@ -130,6 +130,62 @@ TEST(Keeper, KilledLosesItsObjectsLikeARebootAndNamesAreReusable) {
   close(fd);
 }
 
+// The keeper SIGKILLed again and again while a thread creates, reopens and
+// unlinks objects: creators always succeed (a new keeper, or a plain file),
+// a reopened object is always the one created (never another object behind a
+// reused pid or descriptor number), and a lost one is ENOENT.
+TEST(Keeper, KilledAtAnyMomentCreatorsCarryOnAndNothingIsCrossed) {
+  REQUIRE_MEMFD();
+  std::atomic<bool> stop{false};
+  std::atomic<int> keeper{0};
+  int created = 0, create_failed = 0, same = 0, lost = 0, crossed = 0, other = 0;
+  std::thread worker([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      std::string name = unique_name("kill-loop");
+      int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+      if (fd < 0) {
+        ++create_failed;
+        ADD_FAILURE() << "shm_open O_CREAT|O_EXCL: " << strerror(errno);
+        continue;
+      }
+      ++created;
+      char value[32];
+      int n = snprintf(value, sizeof value, "object %d", i);
+      pwrite(fd, value, n, 0);
+      Record r = read_record(backing_dir() + "/" + name);
+      if (r.pid > 0) keeper.store(r.pid);
+      int again = shm_open(name.c_str(), O_RDONLY, 0);
+      if (again >= 0) {
+        char seen[32] = {};
+        pread(again, seen, n, 0);
+        if (memcmp(seen, value, n) == 0) ++same; else ++crossed;
+        close(again);
+      } else if (errno == ENOENT) {
+        ++lost;
+      } else {
+        ++other;
+      }
+      close(fd);
+      shm_unlink(name.c_str());
+    }
+  });
+  int kills = 0;
+  for (int round = 0; round < 40; ++round) {
+    usleep(25 * 1000);
+    int pid = keeper.exchange(0);
+    if (pid > 0 && kill(pid, SIGKILL) == 0) ++kills;
+  }
+  stop.store(true);
+  worker.join();
+  printf("[ figures ] %d keepers killed; %d objects created (%d failed), reopened %d, lost %d, "
+         "crossed %d, other errors %d\n", kills, created, create_failed, same, lost, crossed, other);
+  EXPECT_GT(kills, 5);
+  EXPECT_EQ(create_failed, 0);
+  EXPECT_EQ(crossed, 0);
+  EXPECT_EQ(other, 0);
+  EXPECT_GT(same, 0);
+}
+
 // Starts the keeper binary directly for `dir`; returns its status socket.
 int start_keeper(int dir_fd, pid_t* pid) {
   const char* keeper = getenv("LAMBSHM_TEST_KEEPER");
