@@ -345,8 +345,17 @@ int main(int argc, char** argv) {
     if (!g_debug) sys::dup3(null, 2, 0);
     if (null > 2) sys::close(null);
   }
-  // Every object costs one descriptor: take all the kernel allows us.
+  // Nothing of the starter's but the directory and the status socket: an
+  // inherited pipe kept open for the keeper's life would hold up whoever
+  // waits for its other end to close (posix_spawn passes on every descriptor
+  // without FD_CLOEXEC).
   struct rlimit lim;
+  if (sys::call(436 /* close_range */, kStatusFd + 1, ~0u, 0) != 0) {
+    long top = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536 ? (long)lim.rlim_cur
+                                                                              : 65536;
+    for (long fd = kStatusFd + 1; fd < top; ++fd) sys::close((int)fd);
+  }
+  // Every object costs one descriptor: take all the kernel allows us.
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);

@@ -254,6 +254,13 @@ TEST(Keeper, CreatorsRacingWithNoKeeperShareOne) {
     keepers.insert(r.pid);
   }
   EXPECT_EQ(keepers.size(), 1u);
+  // The keeper kept none of its starter's pipes (stdout, stderr here).
+  std::string fds = "/proc/" + std::to_string(*keepers.begin()) + "/fd";
+  for (const std::string& e : list_dir(fds)) {
+    char target[256] = {};
+    readlink((fds + "/" + e).c_str(), target, sizeof target - 1);
+    EXPECT_NE(std::string(target).rfind("pipe:", 0), 0u) << "keeper fd " << e << " " << target;
+  }
   // All still there after their creators exited.
   ProcResult check = run({probe(), "shm_open obj3 O_RDONLY 0", "pread 4"}, {"LAMBSHM_DIR=" + dir});
   EXPECT_EQ(check.out, "shm_open obj3 O_RDONLY 0 -> fd cloexec\npread 4 -> vobj\n") << check.err;
