@@ -94,7 +94,7 @@ def main():
     if not chosen:
         print(f"1..0 # SKIP no libs userland for {arch} by default: debootstrap with PyTorch "
               "under qemu-user takes over 87 minutes; set LAMBSHM_LIBS_USERLANDS to choose")
-        return 77
+        return 0  # Meson's TAP reads the plan's SKIP; exit status 77 would be an error
     tap = Tap()
     results = []
     with tempfile.TemporaryDirectory() as mnt, tempfile.TemporaryDirectory() as work:
