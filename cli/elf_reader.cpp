@@ -125,6 +125,16 @@ int64_t symbol_count(const Reader& r, int64_t hash, int64_t gnu_hash) {
   }
 }
 
+int64_t dynsym_count_from_sections(const Reader& r, const Elf64_Ehdr& eh) {
+  if (eh.e_shoff == 0 || eh.e_shentsize != sizeof(Elf64_Shdr)) return -1;
+  const auto* sh = r.at<Elf64_Shdr>(eh.e_shoff, eh.e_shnum);
+  if (sh == nullptr) return -1;
+  for (size_t i = 0; i < eh.e_shnum; ++i)
+    if (sh[i].sh_type == SHT_DYNSYM && sh[i].sh_entsize == sizeof(Elf64_Sym))
+      return (int64_t)(sh[i].sh_size / sizeof(Elf64_Sym));
+  return -1;
+}
+
 }  // namespace
 
 ElfStatus read_elf(const MappedFile& file, bool (*want)(const DynSymbol&), ElfInfo* out) {
@@ -225,7 +235,12 @@ ElfStatus read_elf(const MappedFile& file, bool (*want)(const DynSymbol&), ElfIn
   }
   if (want == nullptr || symtab < 0) return ElfStatus::kOk;
 
-  int64_t count = symbol_count(r, hash, gnu_hash);
+  // .dynsym's section header, where there is one, says how many symbols it
+  // has; DT_GNU_HASH does not when no symbol is hashed (an executable that
+  // exports nothing, as aarch64 ones often are: its undefined symbols all
+  // come before symoffset, whatever symoffset says), so it is the fallback.
+  int64_t count = dynsym_count_from_sections(r, *eh);
+  if (count < 0) count = symbol_count(r, hash, gnu_hash);
   if (count < 0) return ElfStatus::kDamaged;
   const auto* syms = r.at<Elf64_Sym>((uint64_t)symtab, (uint64_t)count);
   const auto* vers = versym >= 0 ? r.at<uint16_t>((uint64_t)versym, (uint64_t)count) : nullptr;
