@@ -14,7 +14,7 @@ import sys
 def find_spec(name, path=None, target=None):
     if name != "multiprocessing.heap":
         return None
-    sys.meta_path.remove(sys.modules[__name__])
+    sys.meta_path.remove(_self)
     return _patcher().find_spec(name, path, target)
 
 
@@ -28,6 +28,7 @@ def _patcher():
     return lambshm_mp_patch
 
 
+_self = sys.modules[__name__]  # the finder, even if sys.modules drops it
 try:
     os.statvfs("/dev/shm")
     _usable = os.access("/dev/shm", os.W_OK | os.X_OK)
@@ -37,5 +38,5 @@ if _usable:
     pass
 elif "multiprocessing.heap" in sys.modules:
     _patcher().patch(sys.modules["multiprocessing.heap"])
-elif sys.modules[__name__] not in sys.meta_path:
-    sys.meta_path.insert(0, sys.modules[__name__])
+elif _self not in sys.meta_path:
+    sys.meta_path.insert(0, _self)
