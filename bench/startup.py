@@ -105,12 +105,13 @@ def main():
         layer = os.path.join(work, "opt")
         subprocess.run([os.path.join(TOP, "tools", "layer"), build, layer], check=True)
         if os.environ.get("HOOK_FROM"):  # another version's Python files, to compare
-            for f in ("lambshm_mp_hook.py", "run/sitecustomize.py"):
-                with open(os.path.join(layer, "python", f), "w") as out:
-                    out.write(subprocess.run(["git", "-C", TOP, "show",
-                                              f"{os.environ['HOOK_FROM']}:python/{f}"],
-                                             check=True, capture_output=True,
-                                             text=True).stdout)
+            for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "run/sitecustomize.py"):
+                old = subprocess.run(["git", "-C", TOP, "show",
+                                      f"{os.environ['HOOK_FROM']}:python/{f}"],
+                                     capture_output=True, text=True)
+                if old.returncode == 0:  # older versions have no lambshm_mp_patch.py
+                    with open(os.path.join(layer, "python", f), "w") as out:
+                        out.write(old.stdout)
         # A user site directory holding the .pth and the hook, as an image's
         # site-packages does.
         python = "/usr/bin/python3"  # this machine's, in both places
@@ -121,7 +122,7 @@ def main():
             site = os.path.join(work, base, "lib", pyver, "site-packages")
             os.makedirs(site)
             os.makedirs(os.path.join(work, base + "-empty"))
-            for f in ("lambshm_mp_hook.py", "lambshm-mp-hook.pth"):
+            for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "lambshm-mp-hook.pth"):
                 shutil.copy(os.path.join(layer, "python", f), site)
         for name, text in (("importtime.py", IMPORTTIME), ("wrapper.py", WRAPPER)):
             with open(os.path.join(work, name), "w") as f:

@@ -1,105 +1,42 @@
-"""lambshm's start-up hook for CPython's multiprocessing.Value / Array.
+"""lambshm's start-up hook for multiprocessing.Value / Array, loaded by
+lambshm-mp-hook.pth (site-packages) or run/sitecustomize.py.
 
-multiprocessing's heap arena (multiprocessing/heap.py) keeps its blocks in a
-file under /dev/shm and calls os.statvfs('/dev/shm') to choose that directory;
-where /dev/shm does not exist (AWS Lambda) that raises, whatever librt does.
-When, and only when, /dev/shm is unusable, this hook points the arena at
-lambshm's backing directory ($LAMBSHM_DIR or /tmp/shm; the arena unlinks its
-files as soon as it creates them, so nothing is left there).  The directory
-is created and checked by the same rules as the C library's
-(core/backing_dir.cpp): last component only, mode 01777; refused if it is a
-symlink, not a directory, or writable by others without the sticky bit while
-owned by someone other than root or us.  When it is refused, the arena falls
-back to Python's own private temporary directory, as on other platforms.
-
-It is loaded by lambshm-mp-hook.pth from a site-packages directory (or by
-run/sitecustomize.py) and costs one statvfs at start-up, well under a
-millisecond with its compilation (bench/RESULTS.md): it imports nothing that
-is not loaded already, and multiprocessing.heap is patched when, and if, the
-program imports it.
+Every interpreter start compiles this file (no bytecode is cached on a
+read-only /opt), so it is kept tiny: when /dev/shm is unusable it puts this
+module on sys.meta_path, and only when the program imports
+multiprocessing.heap does it load lambshm_mp_patch (the directory policy and
+the patch) from this directory.  bench/RESULTS.md has the cost.
 """
 import os
 import sys
 
-_MODULE = "multiprocessing.heap"
+
+def find_spec(name, path=None, target=None):
+    if name != "multiprocessing.heap":
+        return None
+    sys.meta_path.remove(_self)
+    return _patcher().find_spec(name, path, target)
 
 
-def _dev_shm_usable():
+def _patcher():
+    here = os.path.dirname(__file__)
+    sys.path.insert(0, here)
     try:
-        os.statvfs("/dev/shm")
-    except OSError:
-        return False
-    return os.access("/dev/shm", os.W_OK | os.X_OK)
+        import lambshm_mp_patch
+    finally:
+        sys.path.remove(here)  # the first occurrence: ours
+    return lambshm_mp_patch
 
 
-def _acceptable(st):
-    import stat
-    if not stat.S_ISDIR(st.st_mode):
-        return False
-    writable_by_others = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    sticky = st.st_mode & stat.S_ISVTX
-    return not writable_by_others or sticky or st.st_uid in (0, os.geteuid())
-
-
-def _backing_dirs():
-    directory = os.environ.get("LAMBSHM_DIR") or "/tmp/shm"
-    if not os.path.isabs(directory):
-        return []
-    try:
-        try:
-            os.mkdir(directory, 0o1777)
-            os.chmod(directory, 0o1777)  # mkdir applied the umask
-        except FileExistsError:
-            pass
-        st = os.lstat(directory)
-    except OSError:
-        return []
-    if _acceptable(st) and os.access(directory, os.W_OK | os.X_OK):
-        return [directory]
-    return []  # the arena then uses multiprocessing.util.get_temp_dir()
-
-
-def _patch(heap):
-    arena = getattr(heap, "Arena", None)
-    if arena is not None and hasattr(arena, "_dir_candidates"):
-        arena._dir_candidates = _backing_dirs()
-
-
-class _Finder:
-    """Patches multiprocessing.heap right after it is first imported."""
-
-    @staticmethod
-    def find_spec(name, path=None, target=None):
-        if name != _MODULE:
-            return None
-        sys.meta_path.remove(_Finder)
-        # The finders after this one, as the import system would ask them
-        # (importlib.util.find_spec would cost milliseconds to import).
-        spec = None
-        for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            spec = find(name, path, target) if find is not None else None
-            if spec is not None:
-                break
-        if spec is None or spec.loader is None:
-            return spec
-        original = spec.loader.exec_module
-
-        def exec_module(module):
-            original(module)
-            _patch(module)
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-
-def install():
-    if _dev_shm_usable():
-        return
-    if _MODULE in sys.modules:
-        _patch(sys.modules[_MODULE])
-    elif _Finder not in sys.meta_path:
-        sys.meta_path.insert(0, _Finder)
-
-
-install()
+_self = sys.modules[__name__]  # the finder, even if sys.modules drops it
+try:
+    os.statvfs("/dev/shm")
+    _usable = os.access("/dev/shm", os.W_OK | os.X_OK)
+except OSError:
+    _usable = False
+if _usable:
+    pass
+elif "multiprocessing.heap" in sys.modules:
+    _patcher().patch(sys.modules["multiprocessing.heap"])
+elif _self not in sys.meta_path:
+    sys.meta_path.insert(0, _self)

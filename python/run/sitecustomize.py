@@ -9,44 +9,31 @@ PYTHONPATH, Python's site module imports this file at start-up, and it
      so that the program sees no difference.
 Python started with -E, -I or -S does not get here; nothing else changes.
 
-Every interpreter pays for this at start-up, spawned workers too: both steps
-use the plain import statement, never importlib.util (about 7 ms to import).
+Every interpreter start compiles this file (no bytecode on a read-only /opt),
+spawned workers too: so it is short, and uses the plain import statement,
+never importlib.util (about 7 ms to import).
 """
 import os
 import sys
 
-
-def _load_hook(here):
-    if "lambshm_mp_hook" in sys.modules:
-        return
-    parent = os.path.dirname(here)
-    sys.path.insert(0, parent)
-    try:
-        import lambshm_mp_hook  # noqa: F401
-    finally:
-        sys.path.remove(parent)  # the first occurrence: ours
-
-
-def _run_shadowed(here):
-    # Imported again by name with this directory off the path; site's own
-    # import then returns whatever is in sys.modules["sitecustomize"].
-    me = sys.modules.pop("sitecustomize", None)
-    saved = sys.path[:]
-    sys.path[:] = [p for p in saved if os.path.abspath(p or os.curdir) != here]
-    try:
-        import sitecustomize  # noqa: F401
-    except ImportError as e:
-        if e.name != "sitecustomize":
-            raise
-    finally:
-        sys.path[:] = saved
-        if "sitecustomize" not in sys.modules and me is not None:
-            sys.modules["sitecustomize"] = me
-
-
-if sys.version_info >= (3, 5):
+if sys.version_info >= (3, 5):  # Python 2's import system differs
     _here = os.path.dirname(os.path.abspath(__file__))
+    _saved = sys.path[:]
     try:
-        _load_hook(_here)
+        if "lambshm_mp_hook" not in sys.modules:
+            sys.path.insert(0, os.path.dirname(_here))
+            import lambshm_mp_hook  # noqa: F401
     finally:
-        _run_shadowed(_here)
+        # The shadowed one: imported again by name with this directory off the
+        # path; site's own import then returns sys.modules["sitecustomize"].
+        _me = sys.modules.pop("sitecustomize", None)
+        sys.path[:] = [p for p in _saved if os.path.abspath(p or ".") != _here]
+        try:
+            import sitecustomize  # noqa: F401
+        except ImportError as e:
+            if e.name != "sitecustomize":
+                raise
+        finally:
+            sys.path[:] = _saved
+            if "sitecustomize" not in sys.modules and _me is not None:
+                sys.modules["sitecustomize"] = _me

@@ -5,6 +5,7 @@ RELEASE_TREE = [
     "LICENSE", "MANIFEST", "README.md", "bin/", "bin/lambshm", "bin/lambshm-exec-wrapper",
     "lib/", "lib/liblambshm-preload.so", "lib/overlay/", "lib/overlay/libpthread.so.0",
     "lib/overlay/librt.so.1", "python/", "python/lambshm-mp-hook.pth",
-    "python/lambshm_check.py", "python/lambshm_mp_hook.py", "python/run/",
+    "python/lambshm_check.py", "python/lambshm_mp_hook.py", "python/lambshm_mp_patch.py",
+    "python/run/",
     "python/run/sitecustomize.py",
 ]

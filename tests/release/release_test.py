@@ -242,7 +242,7 @@ def main():
             # and the image's environment.
             hook = os.path.join(work, f"site-{flavour}")
             os.mkdir(hook)
-            for f in ("lambshm_mp_hook.py", "lambshm-mp-hook.pth"):
+            for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "lambshm-mp-hook.pth"):
                 shutil.copy(os.path.join(tree, "python", f), hook)
             subprocess.run(["chmod", "-R", "a+rX", hook], check=True)
             # The base image's own LD_LIBRARY_PATH, unless the Dockerfile sets it.
