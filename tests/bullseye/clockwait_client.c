@@ -39,6 +39,12 @@ int main(void) {
   struct timespec soon = in_ms(20);
   if (sem_clockwait(&sem, CLOCK_MONOTONIC, &soon) != -1 || errno != ETIMEDOUT)
     return fprintf(stderr, "sem_clockwait: expected ETIMEDOUT\n"), 1;
+  /* Called once whatever the threads' timing (the poster may be done before
+     the loop below waits), so the test always sees where it binds. */
+  pthread_mutex_lock(&lock);
+  int early = pthread_cond_clockwait(&cond, &lock, CLOCK_MONOTONIC, &soon);
+  pthread_mutex_unlock(&lock);
+  if (early != ETIMEDOUT) return fprintf(stderr, "pthread_cond_clockwait: %d\n", early), 1;
   pthread_t t;
   pthread_create(&t, NULL, poster, NULL);
   struct timespec later = in_ms(10000);
