@@ -2,19 +2,26 @@
 """What lambshm adds to a process's start, in milliseconds (medians of many
 runs; prints markdown rows for bench/RESULTS.md):
 
-  - the Python hook, as `python3 -X importtime` reports it: the self and
-    cumulative time of lambshm's imports at interpreter start, which every
-    spawn/forkserver worker pays again:
-      sitecustomize path (the exec wrapper, `lambshm run`): lambshm's
-        sitecustomize's cumulative time minus that of the sitecustomize it
-        shadows and runs (the system's, which runs anyway);
-      .pth path (images): lambshm_mp_hook's cumulative time;
-    with /dev/shm working (this machine) and without it (the Lambda-like
-    sandbox, the layer read-only at /opt so no bytecode can be cached, as on
-    Lambda);
+  - the Python hook, two ways, each with the hook and without it,
+    interleaved:
+      what start-up pays: the `site` module's cumulative time plus that of
+        the first module imported from source (a one-line handler, as Lambda
+        imports the function's from /var/task), with - without.  This is
+        the figure that matters: a process's first compile() builds the
+        interpreter's AST types (about 1 ms), and whoever compiles first
+        pays it, lambshm or the handler, so only this sum is fair;
+      `-X importtime` of lambshm's imports: our sitecustomize's cumulative
+        time minus that of the one it shadows and runs (the .pth path
+        imports nothing: it execs the hook);
+    for the sitecustomize path (the exec wrapper, `lambshm run`) and the .pth
+    path (images), with /dev/shm working (this machine) and without it (the
+    Lambda-like sandbox, the layer read-only at /opt so no bytecode can be
+    cached, as on Lambda);
   - the exec wrapper: `lambshm-exec-wrapper /bin/true` minus `/bin/true`,
     wall clock, in the sandbox on glibc 2.31 (overlay) and 2.36 (preload).
 
+Runs at nice -20 when it may (root), which steadies the medians on a busy
+machine.
 Usage: bench/startup.py BUILD [RUNS]   (root: the sandbox needs it)
 """
 import os
@@ -32,7 +39,7 @@ SANDBOX = os.path.join(TOP, "tools", "lambda-sandbox")
 IMPORTTIME = r"""
 import os, subprocess, sys
 python, runs, site = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-env = dict(os.environ)
+env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")  # the handler compiles every time
 env.pop("PYTHONPATH", None)
 env["PYTHONUSERBASE"] = os.environ["HOOK_USERBASE"] + "-empty"
 hooked = dict(env)
@@ -41,9 +48,11 @@ if site == "run":
 else:
     hooked["PYTHONUSERBASE"] = os.environ["HOOK_USERBASE"]
 # Interleaved: with the hook, then without (the baseline of the same moment).
+for e in (env, hooked):
+    e["PYTHONPATH"] = ":".join(filter(None, [e.get("PYTHONPATH"), os.environ["HOOK_HANDLER_DIR"]]))
 for _ in range(runs):
     for tag, e in (("RUN", hooked), ("BASE", env)):
-        r = subprocess.run([python, "-X", "importtime", "-c", "pass"], env=e,
+        r = subprocess.run([python, "-X", "importtime", "-c", "import lambshm_bench_handler"], env=e,
                            capture_output=True, text=True)
         print(tag)
         print(r.stderr)
@@ -60,16 +69,17 @@ for _ in range(runs):
 LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
-def site_total(text, tag):
-    """Per run: the site module's cumulative time (all start-up imports), in ms."""
+def start_total(text, tag):
+    """Per run: `site`'s cumulative time plus the handler's, in ms."""
     out = []
     chunks = re.split(r"^(RUN|BASE)\n", text, flags=re.M)[1:]
     for t, run in zip(chunks[::2], chunks[1::2]):
         if t != tag:
             continue
-        m = re.search(r"import time:\s+\d+ \|\s+(\d+) \| site$", run, re.M)
-        if m:
-            out.append(int(m[1]) / 1000)
+        site = re.search(r"import time:\s+\d+ \|\s+(\d+) \| site$", run, re.M)
+        handler = re.search(r"import time:\s+\d+ \|\s+(\d+) \| lambshm_bench_handler$", run, re.M)
+        if site and handler:
+            out.append((int(site[1]) + int(handler[1])) / 1000)
     return out
 
 
@@ -81,10 +91,9 @@ def costs(text, site):
         if tag != "RUN":
             continue
         rows = [(int(m[1]), int(m[2]), len(m[3]), m[4]) for m in LINE.finditer(run)]
-        if site == "pth":
-            hook = [cum for _, cum, _, name in rows if name == "lambshm_mp_hook"]
-            if hook:
-                out.append(hook[0] / 1000)
+        if site == "pth":  # exec'd by the .pth line: no import of ours to time
+            out.append(sum(cum for _, cum, _, name in rows
+                           if name.startswith("lambshm") and name != "lambshm_bench_handler") / 1000)
             continue
         # The outermost sitecustomize is lambshm's; one nested under it is the
         # shadowed one, which runs whether or not lambshm is there.
@@ -98,6 +107,10 @@ def costs(text, site):
 
 
 def main():
+    try:
+        os.nice(-20)  # inherited by every run; root only
+    except OSError:
+        pass
     build = os.path.abspath(sys.argv[1])
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 40
     work = tempfile.mkdtemp(prefix="lambshm-startup-")
@@ -124,6 +137,11 @@ def main():
             os.makedirs(os.path.join(work, base + "-empty"))
             for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "lambshm-mp-hook.pth"):
                 shutil.copy(os.path.join(layer, "python", f), site)
+        # The function's handler: a module imported from source, as Lambda
+        # imports it from /var/task.
+        os.makedirs(os.path.join(work, "task"))
+        with open(os.path.join(work, "task", "lambshm_bench_handler.py"), "w") as f:
+            f.write("def handler(event, context):\n    return event\n")
         for name, text in (("importtime.py", IMPORTTIME), ("wrapper.py", WRAPPER)):
             with open(os.path.join(work, name), "w") as f:
                 f.write(text)
@@ -133,26 +151,28 @@ def main():
                             ("pth", ".pth in site-packages (images)")):
             # /dev/shm works: this machine, the tree where it was laid out.
             env = dict(os.environ, HOOK_RUN_DIR=os.path.join(layer, "python", "run"),
-                       HOOK_USERBASE=os.path.join(work, "userbase-host"))
+                       HOOK_USERBASE=os.path.join(work, "userbase-host"),
+                       HOOK_HANDLER_DIR=os.path.join(work, "task"))
             r = subprocess.run([python, os.path.join(work, "importtime.py"), python, str(runs),
                                 site], env=env, capture_output=True, text=True, check=True)
             here = costs(r.stdout, site)
-            here_site = (statistics.median(site_total(r.stdout, "RUN"))
-                         - statistics.median(site_total(r.stdout, "BASE")))
+            here_start = (statistics.median(start_total(r.stdout, "RUN"))
+                          - statistics.median(start_total(r.stdout, "BASE")))
             # No /dev/shm, read-only layer at /opt: the sandbox on this machine's userland.
             r = subprocess.run([SANDBOX, "--host", "--opt", layer, "--mnt", work,
                                 "--env", "HOOK_RUN_DIR=/opt/python/run",
-                                "--env", "HOOK_USERBASE=/mnt/userbase-sandbox", "--",
+                                "--env", "HOOK_USERBASE=/mnt/userbase-sandbox",
+                                "--env", "HOOK_HANDLER_DIR=/mnt/task", "--",
                                 python, "/mnt/importtime.py", python, str(runs), site],
                                capture_output=True, text=True, check=True)
             there = costs(r.stdout, site)
-            there_site = (statistics.median(site_total(r.stdout, "RUN"))
-                          - statistics.median(site_total(r.stdout, "BASE")))
-            rows.append(f"| Python hook at interpreter start, {label}: -X importtime of "
-                        f"lambshm's modules | {statistics.median(here):.2f} ms | "
-                        f"{statistics.median(there):.2f} ms | ≤ 1 ms |")
-            rows.append(f"| same, what start-up pays: `site` cumulative with - without | "
-                        f"{here_site:.2f} ms | {there_site:.2f} ms | |")
+            there_start = (statistics.median(start_total(r.stdout, "RUN"))
+                           - statistics.median(start_total(r.stdout, "BASE")))
+            rows.append(f"| Python hook, {label}: what start-up pays (`site` + handler "
+                        f"import, with - without) | {here_start:.2f} ms | {there_start:.2f} ms "
+                        f"| ≤ 1 ms |")
+            rows.append(f"| same, `-X importtime` of lambshm's imports | "
+                        f"{statistics.median(here):.2f} ms | {statistics.median(there):.2f} ms | |")
         for label, rootfs in (("glibc 2.31 (overlay)", []), ("glibc 2.36 (preload)", ["--host"])):
             r = subprocess.run([SANDBOX] + rootfs + ["--opt", layer, "--mnt", work, "--",
                                 "python3", "/mnt/wrapper.py", "/opt/bin/lambshm-exec-wrapper",

@@ -10,8 +10,8 @@ PYTHONPATH, Python's site module imports this file at start-up, and it
 Python started with -E, -I or -S does not get here; nothing else changes.
 
 Every interpreter start compiles this file (no bytecode on a read-only /opt),
-spawned workers too: so it is short, and uses the plain import statement,
-never importlib.util (about 7 ms to import).
+spawned workers too: so it is short, never imports importlib.util (about
+7 ms), and execs the hook as the .pth does (see lambshm_mp_hook).
 """
 import os
 import sys
@@ -21,8 +21,10 @@ if sys.version_info >= (3, 5):  # Python 2's import system differs
     _saved = sys.path[:]
     try:
         if "lambshm_mp_hook" not in sys.modules:
-            sys.path.insert(0, os.path.dirname(_here))
-            import lambshm_mp_hook  # noqa: F401
+            _m = sys.modules["lambshm_mp_hook"] = type(sys)("lambshm_mp_hook")
+            _m.__file__ = os.path.join(os.path.dirname(_here), "lambshm_mp_hook.py")
+            with open(_m.__file__, "rb") as _f:
+                exec(_f.read(), vars(_m))
     finally:
         # The shadowed one: imported again by name with this directory off the
         # path; site's own import then returns sys.modules["sitecustomize"].
