@@ -12,6 +12,15 @@ symlink, not a directory, or writable by others without the sticky bit while
 owned by someone other than root or us.  When it is refused, the arena falls
 back to Python's own private temporary directory, as on other platforms.
 
+An arena needs no name, only a descriptor (multiprocessing passes it on as
+it would the unlinked file's), so a new arena is an anonymous memfd
+(os.memfd_create, Python 3.8+) when memory has room for it: shmem pages, as
+/dev/shm's are, never written back to a disk /tmp as Lambda's is.  "Room"
+mirrors CPython's own test for /dev/shm (free space >= size): the size is at
+most half of MemAvailable, /dev/shm's default share of memory.  Otherwise,
+or with LAMBSHM_MEMFD=0, or where memfd_create fails, the arena is a file in
+the directory above, as before; LAMBSHM_DEBUG=1 says which and why.
+
 lambshm_mp_hook, which every interpreter start compiles, only checks
 /dev/shm and watches for multiprocessing.heap; it imports this module when
 the program imports multiprocessing.heap (or at once, if it is loaded
@@ -48,10 +57,63 @@ def _backing_dirs():
     return []  # the arena then uses multiprocessing.util.get_temp_dir()
 
 
+def _debug(message):
+    if os.environ.get("LAMBSHM_DEBUG") == "1":
+        sys.stderr.write("lambshm: %s\n" % message)
+
+
+def _memory_has_room(size):
+    try:
+        with open("/proc/meminfo", "rb") as meminfo:
+            for line in meminfo:
+                if line.startswith(b"MemAvailable:"):
+                    return size <= int(line.split()[1]) * 1024 // 2
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def _memfd_arena(size):
+    """A descriptor for a new arena of `size` bytes in memory, or -1."""
+    if os.environ.get("LAMBSHM_MEMFD") == "0":
+        return -1
+    if not _memory_has_room(size):
+        _debug("a %d-byte multiprocessing arena is a file: more than half of the "
+               "available memory" % size)
+        return -1
+    try:
+        fd = os.memfd_create("pym-%d" % os.getpid(), os.MFD_CLOEXEC)
+    except (AttributeError, OSError) as e:  # Python < 3.8, Linux < 3.17, seccomp
+        _debug("a multiprocessing arena is a file: memfd_create: %s" % e)
+        return -1
+    try:
+        os.ftruncate(fd, size)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _use_memfd(heap, arena):
+    original = arena.__init__
+
+    def __init__(self, size, fd=-1):
+        if fd != -1:  # rebuilt from a descriptor another process sent
+            return original(self, size, fd)
+        fd = _memfd_arena(size)
+        if fd == -1:
+            return original(self, size)
+        heap.util.Finalize(self, os.close, (fd,))  # as the original does for its own
+        original(self, size, fd)
+
+    arena.__init__ = __init__
+
+
 def patch(heap):
     arena = getattr(heap, "Arena", None)
     if arena is not None and hasattr(arena, "_dir_candidates"):
         arena._dir_candidates = _backing_dirs()
+        _use_memfd(heap, arena)
 
 
 def find_spec(name, path=None, target=None):

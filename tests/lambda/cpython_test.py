@@ -96,6 +96,24 @@ def main():
                       "print(v.value, h.Arena._dir_candidates, os.path.isdir('/tmp/custom'))")
         tap.check(rc == 0 and out.strip() == "6 ['/tmp/custom'] True",
                   "the hook points the heap at LAMBSHM_DIR", out)
+        rc, out = run(ours, "/mnt/mp_workload.py", "hook")
+        tap.check(rc == 0 and "ok hook" in out and "['memfd']" in out,
+                  "the hook keeps Value/Array in memfd arenas, shared under every start method", out)
+        rc, out = run(ours + ["--env", "LAMBSHM_MEMFD=0", "--env", "LAMBSHM_DEBUG=1"],
+                      "/mnt/mp_workload.py", "hook", "/tmp/shm")
+        tap.check(rc == 0 and "ok hook" in out and "['/tmp/shm']" in out,
+                  "LAMBSHM_MEMFD=0: the arenas are files in LAMBSHM_DIR again", out)
+        rc, out = run(ours + ["--env", "LAMBSHM_DEBUG=1"], "-c",
+                      "import multiprocessing.heap as h, os; "
+                      "m = [l for l in open('/proc/meminfo') if l.startswith('MemAvailable:')]; "
+                      "a = h.Arena(int(m[0].split()[1]) * 1024 // 2 + (1 << 20)); "
+                      "print(os.readlink('/proc/self/fd/%d' % a.fd))")
+        # A file in /tmp/shm, or in Python's own temporary directory if the
+        # disk has no room for it either (CPython's choice).
+        tap.check(rc == 0 and any(l.startswith("/tmp/") and "/pym-" in l for l in out.splitlines())
+                  and "more than half of the available memory" in out,
+                  "an arena larger than memory has room for is a file, and LAMBSHM_DEBUG says why",
+                  out)
         rc, out = run(ours + ["--dev-shm"], "-c",
                       "import multiprocessing as mp, multiprocessing.heap as h; "
                       "mp.Value('i', 1); print(h.Arena._dir_candidates)")

@@ -3,7 +3,7 @@ semaphores, with exact expected results, under one start method.
 
   python3 mp_workload.py fork|spawn|forkserver|default [BACKING_DIR]
   python3 mp_workload.py leak METHOD
-  python3 mp_workload.py hook
+  python3 mp_workload.py hook [memfd|DIRECTORY]
 
 Prints one line per feature ("ok <feature>: <detail>") and exits 0 when all
 pass; on the first failure prints "FAIL <feature>: <exception>" and exits 1.
@@ -11,8 +11,8 @@ With BACKING_DIR, finally checks that nothing is left in it.  "default" is
 the platform's default start method (forkserver from 3.14 on Linux, fork
 before).  "leak" creates shared memory in this process and in a child and
 never unlinks it: the resource tracker must remove it at exit (the caller
-checks the backing directory).  "hook" checks where multiprocessing.heap
-keeps Value/Array.  Runs unchanged on Python 3.7 and later (bullseye has
+checks the backing directory).  "hook" checks Value/Array across every
+start method, and what multiprocessing.heap keeps them in.  Runs unchanged on Python 3.7 and later (bullseye has
 3.9, the host 3.11, trixie 3.13, sid 3.14).
 """
 import concurrent.futures
@@ -326,16 +326,38 @@ def leak(method):
     return 0
 
 
-def hook():
+def bump(v, a):
+    with v.get_lock():
+        v.value += 1
+        a[0] += 1
+
+
+def arena_kinds(heap):
+    """What backs each of this process's arenas: memfd, or a deleted file."""
+    kinds = set()
+    for arena in heap.BufferWrapper._heap._arenas:
+        target = os.readlink(f"/proc/self/fd/{arena.fd}")
+        kinds.add("memfd" if target.startswith("/memfd:pym-") else target.rsplit("/", 1)[0])
+    return sorted(kinds)
+
+
+def hook(expected_kind):
     import multiprocessing.heap as heap
-    v, a = mp.Value("i", 5), mp.Array("d", 4)
-    v.value += 1
-    a[3] = 2.5
     candidates = heap.Arena._dir_candidates
-    if v.value != 6 or list(a) != [0.0, 0.0, 0.0, 2.5] or candidates != ["/tmp/shm"]:
-        print(f"FAIL hook: {v.value} {list(a)} {candidates}")
+    for method in mp.get_all_start_methods():
+        ctx = mp.get_context(method)
+        v, a = ctx.Value("i", 5), ctx.Array("d", 4)
+        a[3] = 2.5
+        run_processes(ctx, bump, [(v, a), (v, a)])
+        if v.value != 7 or list(a) != [2.0, 0.0, 0.0, 2.5]:
+            print(f"FAIL hook ({method}): {v.value} {list(a)}")
+            return 1
+    kinds = arena_kinds(heap)
+    if candidates != ["/tmp/shm"] or kinds != [expected_kind]:
+        print(f"FAIL hook: arenas in {kinds}, directory candidates {candidates}")
         return 1
-    print(f"ok hook: Value and Array in multiprocessing.heap's arena, in {candidates}")
+    print(f"ok hook: Value and Array shared under {', '.join(mp.get_all_start_methods())}, "
+          f"arenas in {kinds}, directory {candidates}")
     return 0
 
 
@@ -343,8 +365,8 @@ def main():
     method = sys.argv[1]
     if method == "leak":
         return leak(sys.argv[2])
-    if method == "hook":
-        return hook()
+    if method == "hook":  # [KIND]: memfd (default) or the directory of the arena's file
+        return hook(sys.argv[2] if len(sys.argv) > 2 else "memfd")
     if method == "default":
         ctx = mp.get_context()
         expected = "forkserver" if sys.version_info >= (3, 14) else "fork"
