@@ -17,7 +17,8 @@ it would the unlinked file's), so a new arena is an anonymous memfd
 (os.memfd_create, Python 3.8+) when memory has room for it: shmem pages, as
 /dev/shm's are, never written back to a disk /tmp as Lambda's is.  "Room"
 mirrors CPython's own test for /dev/shm (free space >= size): the size is at
-most half of MemAvailable, /dev/shm's default share of memory.  Otherwise,
+most half of the memory available (MemAvailable, and the memory cgroup's
+headroom where it has a limit), /dev/shm's default share of memory.  Otherwise,
 or with LAMBSHM_MEMFD=0, or where memfd_create fails, the arena is a file in
 the directory above, as before; LAMBSHM_DEBUG=1 says which and why.
 
@@ -62,15 +63,47 @@ def _debug(message):
         sys.stderr.write("lambshm: %s\n" % message)
 
 
-def _memory_has_room(size):
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _cgroup_room():
+    """Bytes this process's memory cgroup may still charge, or None."""
     try:
-        with open("/proc/meminfo", "rb") as meminfo:
-            for line in meminfo:
-                if line.startswith(b"MemAvailable:"):
-                    return size <= int(line.split()[1]) * 1024 // 2
+        lines = _read("/proc/self/cgroup").decode().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # v2
+            limit, used = "/sys/fs/cgroup%s/memory.max", "/sys/fs/cgroup%s/memory.current"
+        elif "memory" in controllers.split(","):  # v1
+            limit = "/sys/fs/cgroup/memory%s/memory.limit_in_bytes"
+            used = "/sys/fs/cgroup/memory%s/memory.usage_in_bytes"
+        else:
+            continue
+        try:
+            limit, used = _read(limit % path).strip(), _read(used % path)
+            if limit != b"max":
+                return int(limit) - int(used)
+        except (OSError, ValueError):
+            pass  # not mounted here (a hybrid hierarchy, a container)
+    return None
+
+
+def _memory_has_room(size):
+    room = None
+    try:
+        for line in _read("/proc/meminfo").splitlines():
+            if line.startswith(b"MemAvailable:"):
+                room = int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    return False
+    cgroup = _cgroup_room()
+    if cgroup is not None:
+        room = cgroup if room is None else min(room, cgroup)
+    return room is not None and size <= room // 2
 
 
 def _memfd_arena(size):
