@@ -21,7 +21,8 @@ runs; prints markdown rows for bench/RESULTS.md):
     wall clock, in the sandbox on glibc 2.31 (overlay) and 2.36 (preload).
 
 Runs at nice -20 when it may (root), which steadies the medians on a busy
-machine.
+machine; with valgrind installed, also counts the instructions the hook
+adds (callgrind), which no load can move.
 Usage: bench/startup.py BUILD [RUNS]   (root: the sandbox needs it)
 """
 import os
@@ -106,6 +107,16 @@ def costs(text, site):
     return out
 
 
+def instructions(python, env):
+    """Instructions (callgrind's Ir) one start through the handler's import
+    executes: a figure the machine's load cannot move."""
+    r = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python,
+                        "-c", "import lambshm_bench_handler"], env=env, capture_output=True,
+                       text=True)
+    m = re.search(r"Collected : (\d+)", r.stderr)
+    return int(m[1]) if m else None
+
+
 def main():
     try:
         os.nice(-20)  # inherited by every run; root only
@@ -116,6 +127,7 @@ def main():
     work = tempfile.mkdtemp(prefix="lambshm-startup-")
     try:
         layer = os.path.join(work, "opt")
+        subprocess.run(["ninja", "-C", build], check=True, stdout=subprocess.DEVNULL)
         subprocess.run([os.path.join(TOP, "tools", "layer"), build, layer], check=True)
         if os.environ.get("HOOK_FROM"):  # another version's Python files, to compare
             for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "run/sitecustomize.py"):
@@ -171,6 +183,20 @@ def main():
             rows.append(f"| Python hook, {label}: what start-up pays (`site` + handler "
                         f"import, with - without) | {here_start:.2f} ms | {there_start:.2f} ms "
                         f"| ≤ 1 ms |")
+            if shutil.which("valgrind"):
+                task = os.path.join(work, "task")
+                base = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+                base.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=task,
+                            PYTHONUSERBASE=os.path.join(work, "userbase-host-empty"))
+                hooked = dict(base)
+                if site == "run":
+                    hooked["PYTHONPATH"] = os.path.join(layer, "python", "run") + ":" + task
+                else:
+                    hooked["PYTHONUSERBASE"] = os.path.join(work, "userbase-host")
+                with_, without = instructions(python, hooked), instructions(python, base)
+                if with_ and without:
+                    rows.append(f"| same, instructions executed (callgrind Ir), with - without | "
+                                f"{(with_ - without) / 1e6:.2f} M of {without / 1e6:.1f} M | | |")
             rows.append(f"| same, `-X importtime` of lambshm's imports | "
                         f"{statistics.median(here):.2f} ms | {statistics.median(there):.2f} ms | |")
         for label, rootfs in (("glibc 2.31 (overlay)", []), ("glibc 2.36 (preload)", ["--host"])):

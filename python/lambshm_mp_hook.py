@@ -1,17 +1,15 @@
-"""lambshm's start-up hook for multiprocessing.Value / Array.
-
-lambshm-mp-hook.pth (site-packages) and run/sitecustomize.py exec this file
-into a module object of this name, rather than importing it: an import
-compiles with compile(), whose first call in a process builds the
-interpreter's AST types (about 1 ms), while exec of source does not.  So
-this file costs its own parse and run only; the program's first import from
-source pays for the AST types, as it would without lambshm.  Every start
-parses it (no bytecode on a read-only /opt), so it is kept tiny: when
-/dev/shm is unusable it puts this module on sys.meta_path, and only when the
-program imports multiprocessing.heap does it load lambshm_mp_patch (the
-directory policy and the patch) from this directory.  bench/RESULTS.md has
-the cost.
-"""
+# lambshm's start-up hook for multiprocessing.Value / Array.
+#
+# lambshm-mp-hook.pth (site-packages) and run/sitecustomize.py exec this file
+# into a module of this name rather than import it: an import compiles with
+# compile(), whose first call in a process builds the interpreter's AST types
+# (about 1 ms), and exec of source does not, so lambshm never pays for them
+# (the program's first import from source does, as it would anyway).  Every
+# start compiles this file (no bytecode on a read-only /opt), at about 45,000
+# instructions a line, so it is short, and comments, not a docstring: when
+# /dev/shm is unusable it puts this module on sys.meta_path, and only when the
+# program imports multiprocessing.heap does it load lambshm_mp_patch (the
+# policy and the patch) from this directory.  bench/RESULTS.md has the cost.
 import os
 import sys
 

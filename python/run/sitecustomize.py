@@ -1,35 +1,32 @@
-"""lambshm's sitecustomize, put first in PYTHONPATH by `lambshm run`.
-
-A .pth file is processed only from a site directory, and PYTHONUSERBASE would
-replace the user's own; so `lambshm run` puts this directory first in
-PYTHONPATH, Python's site module imports this file at start-up, and it
-  1. loads lambshm_mp_hook from the directory above (a no-op when /dev/shm
-     works, and skipped when a site-packages .pth has loaded it already);
-  2. runs the sitecustomize module that this one shadows, if there is one,
-     so that the program sees no difference.
-Python started with -E, -I or -S does not get here; nothing else changes.
-
-Every interpreter start compiles this file (no bytecode on a read-only /opt),
-spawned workers too: so it is short, never imports importlib.util (about
-7 ms), and execs the hook as the .pth does (see lambshm_mp_hook).
-"""
-import os
+# lambshm's sitecustomize, put first in PYTHONPATH by `lambshm run`.
+#
+# A .pth file is processed only from a site directory, and PYTHONUSERBASE
+# would replace the user's own; so `lambshm run` puts this directory first in
+# PYTHONPATH, site imports this file at start-up, and it
+#   1. execs lambshm_mp_hook from the directory above, as the .pth does (a
+#      no-op when /dev/shm works; skipped when a .pth has loaded it already);
+#   2. runs the sitecustomize module this one shadows, if there is one, so
+#      the program sees no difference.
+# Python started with -E, -I or -S does not get here.  Every start compiles
+# this file (see lambshm_mp_hook), so it is short, never imports
+# importlib.util (about 7 ms), and compares sys.path entries as strings: site
+# has made them absolute before it imports this.
 import sys
 
 if sys.version_info >= (3, 5):  # Python 2's import system differs
-    _here = os.path.dirname(os.path.abspath(__file__))
+    _here = __file__.rpartition("/")[0]
     _saved = sys.path[:]
     try:
         if "lambshm_mp_hook" not in sys.modules:
             _m = sys.modules["lambshm_mp_hook"] = type(sys)("lambshm_mp_hook")
-            _m.__file__ = os.path.join(os.path.dirname(_here), "lambshm_mp_hook.py")
+            _m.__file__ = _here.rpartition("/")[0] + "/lambshm_mp_hook.py"
             with open(_m.__file__, "rb") as _f:
                 exec(_f.read(), vars(_m))
     finally:
         # The shadowed one: imported again by name with this directory off the
         # path; site's own import then returns sys.modules["sitecustomize"].
         _me = sys.modules.pop("sitecustomize", None)
-        sys.path[:] = [p for p in _saved if os.path.abspath(p or ".") != _here]
+        sys.path[:] = [p for p in _saved if p != _here]
         try:
             import sitecustomize  # noqa: F401
         except ImportError as e:
