@@ -8,7 +8,7 @@ runs; prints markdown rows for bench/RESULTS.md):
         the first module imported from source (a one-line handler, as Lambda
         imports the function's from /var/task), with - without.  This is
         the figure that matters: a process's first compile() builds the
-        interpreter's AST types (about 1 ms), and whoever compiles first
+        interpreter's AST types, and whoever compiles first
         pays it, lambshm or the handler, so only this sum is fair;
       `-X importtime` of lambshm's imports: our sitecustomize's cumulative
         time minus that of the one it shadows and runs (the .pth path

@@ -9,7 +9,7 @@
 #      the program sees no difference.
 # Python started with -E, -I or -S does not get here.  Every start compiles
 # this file (see lambshm_mp_hook), so it is short, never imports
-# importlib.util (about 7 ms), and compares sys.path entries as strings: site
+# importlib.util (a costly import), and compares sys.path entries as strings: site
 # has made them absolute before it imports this.
 import sys
 
