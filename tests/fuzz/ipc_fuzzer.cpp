@@ -5,7 +5,7 @@
 // Input: op (1 byte), flags (4), mode (2), value (4), then the name (the rest;
 // a NUL ends it early).  Checked for every input:
 //   - make_ipc_name agrees with an independent statement of the rules
-//     (README: leading slashes stripped; empty, embedded '/', "." and ".."
+//     (docs/differences.md: leading slashes stripped; empty, embedded '/', "." and ".."
 //     are EINVAL; past NAME_MAX with the prefix, ENAMETOOLONG);
 //   - an invalid name fails before anything is touched, with the errno each
 //     call gives for it (EINVAL from the opens, ENOENT from the unlinks);

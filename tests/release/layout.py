@@ -1,4 +1,4 @@
-"""The documented release tree (README, "Deploying to AWS Lambda"): what the
+"""The documented release tree (docs/lambda.md, "What a release contains"): what the
 tarball holds, and what `meson install` puts under PREFIX/lib/lambshm (all
 but the three documents, which tools/package adds)."""
 RELEASE_TREE = [
