@@ -1,4 +1,4 @@
-#include "install.h"
+#include "activate.h"
 
 #include <gnu/libc-version.h>
 #include <unistd.h>

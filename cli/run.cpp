@@ -1,4 +1,4 @@
-// lambshm run COMMAND...: run a command with lambshm active (see install.h for
+// lambshm run COMMAND...: run a command with lambshm active (see activate.h for
 // how the mechanism is chosen and the pieces are found).
 //
 // The multiprocessing hook for Python: a .pth file only works from a site
@@ -16,7 +16,7 @@
 #include "args.h"
 #include "commands.h"
 #include "doctor.h"
-#include "install.h"
+#include "activate.h"
 
 namespace lambshm::cli {
 
