@@ -16,7 +16,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 tap_needs_root
 
 . "$here/layer_dirs.sh"
-layer_dirs "$librt" -- "$here/rt_client.c"
+layer_dirs "$librt" -- "$here/rt_client.c" "$here/../../core/symver.h"
 
 # The emulator, as tools/target-exec names it for the GoogleTest programs.
 emulator=()
