@@ -32,6 +32,7 @@
 #include "named_sem.h"
 #include "sem_ops.h"
 #include "shm.h"
+#include "testing.h"
 
 namespace {
 
@@ -109,7 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     int rule = expected_name(name, prefix, &want);
     int got = lambshm::make_ipc_name(name.c_str(), prefix, &out);
     if (got != rule) fail("make_ipc_name disagrees with the rules", name);
-    if (got == 0 && (want != out.file || out.length != want.size()))
+    if (got == 0 && (want != out.file || strlen(out.file) != want.size()))
       fail("make_ipc_name made the wrong file name", name);
   }
 

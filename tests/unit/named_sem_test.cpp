@@ -28,6 +28,7 @@
 #include "gtest_exit.h"
 #include "sem_ops.h"
 #include "shm.h"
+#include "testing.h"
 #include "test_util.h"
 
 namespace lambshm {
