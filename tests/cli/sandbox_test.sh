@@ -9,7 +9,7 @@
 #   - a hostile and a symlinked backing directory: refused by everything;
 #   - the host's glibc 2.36 (--host): doctor, and run by preload.
 # Output: TAP.  Usage: sandbox_test.sh SANDBOX LAMBSHM LIBRT SHIM PYTHON_DIR PRELOAD
-# (the tree is laid out by tools/layer from LAMBSHM's build directory)
+# (the tree is laid out by packaging/layer from LAMBSHM's build directory)
 set -u
 sandbox="$1" lambshm="$2" librt="$3" shim="$4" python_dir="$5" preload="$6"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,8 +22,8 @@ tap_needs_root
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 opt="$work/opt"
-# The shipped tree, from its one definition (ship/meson.build, through meson install).
-"$here/../../tools/layer" "$(cd "$(dirname "$lambshm")/.." && pwd)" "$opt"
+# The shipped tree, from its one definition (packaging/meson.build, through meson install).
+"$here/../../packaging/layer" "$(cd "$(dirname "$lambshm")/.." && pwd)" "$opt"
 have_preload=0
 if [ -f "$opt/lib/liblambshm-preload.so" ]; then have_preload=1; fi
 chmod -R a+rX "$opt" "$here/sandbox"
