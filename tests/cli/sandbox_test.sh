@@ -88,7 +88,7 @@ check "lambshm run --dir puts the objects there" \
   test "$rc" = 0 -a "$(printf '%s\n' "$out" | tr '\n' ' ')" = "made lt-box sem.lt-sem "
 
 # The hook costs every interpreter start (spawned workers too): it must not
-# import importlib.util (7 ms here), at start-up or when it patches the heap.
+# import importlib.util (a costly import), at start-up or when it patches the heap.
 in_sandbox "$stock $L run python3 -X importtime -c 'import multiprocessing.heap as h; print(h.Arena._dir_candidates)'"
 check "lambshm run python3: the hook loads and patches the heap without importlib.util" \
   test -n "$(has ' lambshm_mp_hook' && has "['/tmp/shm']" && echo y)" -a -z "$(has 'importlib.util' && echo y)"
