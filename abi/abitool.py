@@ -9,7 +9,7 @@ file per library naming the functions that library implements
 Subcommands
   version-script  the --version-script for one of our libraries
   versions-header C macros: each exported name's default and compat versions,
-                  and an X-macro per name for binding implementations with .symver,
+                  and an X-macro per name for binding implementations (core/symver.h),
                   and the version to bind an import to where a plain reference
                   would bind to our own definition of the same name
   stub            assembly + version script for a link stub of a glibc 2.26
@@ -189,8 +189,8 @@ def cmd_version_script(args):
     nodes = nodes_for(abilist, exports, args.private_node, args.only_used_nodes)
     # Each name is listed in its default node: a plain definition takes that
     # version.  Compat versions (name@VER) are bound in the sources with
-    # .symver; they survive because 'local: *' sits in the newest node, never
-    # one that holds a compat version (ld matches a .symver'ed name@VER
+    # LAMBSHM_SYMVER; they survive because 'local: *' sits in the newest node,
+    # never one that holds a compat version (ld matches a bound name@VER
     # against node VER's patterns, and a 'local: *' there would hide it).
     by_node = {n: [] for n in nodes}
     for name in exports.public:
@@ -226,7 +226,7 @@ def cmd_versions_header(args):
             lines.append(f'#define LAMBSHM_COMPAT_{name}_{macro_version(v)} "{v}"')
     lines += ["", "/* LAMBSHM_VERSIONS_<name>(X) expands X(name, TAG, \"VERSION\", \"@@\" or \"@\")",
               "   once per version of name, the default (@@) first; TAG is the version",
-              "   as an identifier, for naming one .symver alias per version. */"]
+              "   as an identifier, for naming one alias per version (core/symver.h). */"]
     for name in exports.public:
         versions = list(reversed(exports.versions[name]))
         xs = " ".join(f'X({name}, {macro_version(v)}, "{v}", "{"@@" if i == 0 else "@"}")'

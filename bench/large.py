@@ -204,7 +204,7 @@ def main():
     work = tempfile.mkdtemp(prefix="lambshm-large.", dir="/var/tmp")
     try:
         layer = os.path.join(work, "layer")
-        subprocess.run([os.path.join(TOP, "tools", "layer"), args.build, layer], check=True)
+        subprocess.run([os.path.join(TOP, "packaging", "layer"), args.build, layer], check=True)
         subprocess.run(["ninja", "-C", args.build, "bench/large-objects"], check=True,
                        stdout=subprocess.DEVNULL)
         image = os.path.join(work, "ext4.img")

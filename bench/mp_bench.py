@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPython multiprocessing throughput, stock glibc against lambshm.
 
-Run inside tools/lambda-sandbox --dev-shm --opt LAYER (the bullseye userland,
+Run inside tests/harness/lambda-sandbox --dev-shm --opt LAYER (the bullseye userland,
 CPython 3.9, glibc 2.31): "stock" runs without LD_LIBRARY_PATH, so glibc
 2.31's own librt and libpthread work on the tmpfs /dev/shm; "lambshm" keeps
 LD_LIBRARY_PATH=/opt/lib/overlay, so lambshm's libraries serve every semaphore, in

@@ -26,7 +26,7 @@ Design
 * Ratios, not times: every cell is time / best peer's time, the best peer
   being the fastest of glibc 2.36, glibc 2.31 and static musl.
 * CPython: bench/mp_bench.py runs in the bullseye userland, inside
-  tools/lambda-sandbox with a tmpfs /dev/shm, stock glibc 2.31 against lambshm.
+  tests/harness/lambda-sandbox with a tmpfs /dev/shm, stock glibc 2.31 against lambshm.
 
 Needs the implementations' binaries (tools/bench builds them) and a private
 /dev/shm (tools/bench mounts a tmpfs there in a private mount namespace).
@@ -438,8 +438,8 @@ def main():
     ap.add_argument("--shm-dir", default="/dev/shm")
     ap.add_argument("--rootfs", help="the bullseye rootfs (glibc 2.31), with the build's "
                     "bench/ bound at its /mnt, its /dev/shm and /proc bound to ours")
-    ap.add_argument("--sandbox", help="tools/lambda-sandbox, for CPython")
-    ap.add_argument("--opt", help="a layer (tools/layer) with lambshm's libraries, for CPython")
+    ap.add_argument("--sandbox", help="tests/harness/lambda-sandbox, for CPython")
+    ap.add_argument("--opt", help="a layer (packaging/layer) with lambshm's libraries, for CPython")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--samples", type=int, default=3)
     ap.add_argument("--min-time", type=float, default=0.03)

@@ -34,7 +34,7 @@ import sys
 import tempfile
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SANDBOX = os.path.join(TOP, "tools", "lambda-sandbox")
+SANDBOX = os.path.join(TOP, "tests", "harness", "lambda-sandbox")
 
 # Runs inside the sandbox or here: N interpreter starts, the importtime lines.
 IMPORTTIME = r"""
@@ -128,7 +128,7 @@ def main():
     try:
         layer = os.path.join(work, "opt")
         subprocess.run(["ninja", "-C", build], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([os.path.join(TOP, "tools", "layer"), build, layer], check=True)
+        subprocess.run([os.path.join(TOP, "packaging", "layer"), build, layer], check=True)
         if os.environ.get("HOOK_FROM"):  # another version's Python files, to compare
             for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "run/sitecustomize.py"):
                 old = subprocess.run(["git", "-C", TOP, "show",

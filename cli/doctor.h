@@ -2,7 +2,7 @@
 // (doctor.cpp) and the inspection of one program (doctor_program.cpp).
 #pragma once
 
-#include "install.h"
+#include "activate.h"
 #include "objects.h"
 #include "support.h"
 

@@ -1,4 +1,4 @@
-// lambshm run COMMAND...: run a command with lambshm active (see install.h for
+// lambshm run COMMAND...: run a command with lambshm active (see activate.h for
 // how the mechanism is chosen and the pieces are found).
 //
 // The multiprocessing hook for Python: a .pth file only works from a site
@@ -8,6 +8,8 @@
 // sitecustomize it shadows, if there is one (the approach of ddtrace-run and
 // opentelemetry-instrument).  Python started with -E or -I ignores PYTHONPATH
 // and gets no hook; nothing else changes for it.
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,7 +18,8 @@
 #include "args.h"
 #include "commands.h"
 #include "doctor.h"
-#include "install.h"
+#include "linux_syscall.h"
+#include "activate.h"
 
 namespace lambshm::cli {
 
@@ -45,6 +48,10 @@ constexpr char kHelp[] =
     "  --prefix DIR      with --print-env: name the files as they will be under\n"
     "                    DIR there (a Lambda layer: /opt), without this\n"
     "                    environment's values\n"
+    "  --exec-wrapper    act as lambshm-exec-wrapper (AWS_LAMBDA_EXEC_WRAPPER):\n"
+    "                    create the backing directory first, choose by glibc\n"
+    "                    version alone, exit 125 without COMMAND, and with\n"
+    "                    LAMBSHM_WRAPPER_DEBUG=1 print the settings\n"
     "  -h, --help        show this help\n"
     "\n"
     "COMMAND and its arguments are passed on untouched.  The dynamic linker\n"
@@ -69,16 +76,40 @@ void shell_quote(const char* s, Str* out) {
   out->append('\'');
 }
 
+// The exec wrapper makes the backing directory before the runtime starts:
+// a broken /tmp then fails Lambda's initialisation, with a message, rather
+// than an invocation.  Last component only, mode 01777 like /dev/shm.
+bool make_backing_dir(const char* dir) {
+  struct stat st;
+  if (sys::fstatat(AT_FDCWD, dir, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (mkdir(dir, 01777) == 0) chmod(dir, 01777);  // whatever the umask
+    if (sys::fstatat(AT_FDCWD, dir, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      error("cannot create the backing directory %s (is its parent writable?)", dir);
+      return false;
+    }
+  }
+  if (S_ISLNK(st.st_mode)) {
+    error("the backing directory %s is a symbolic link; lambshm refuses it", dir);
+    return false;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    error("the backing directory %s exists but is not a directory", dir);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int cmd_run(int argc, char** argv) {
   static const OptionSpec kOptions[] = {
       {"dir", 0, true},           {"mode", 0, true},       {"lib-dir", 0, true},
       {"no-python-hook", 0, false}, {"print-env", 0, false}, {"prefix", 0, true},
-      {"help", 'h', false}};
-  enum { kDir, kMode, kLibDir, kNoPythonHook, kPrintEnv, kPrefix, kHelpOption };
+      {"exec-wrapper", 0, false}, {"help", 'h', false}};
+  enum { kDir, kMode, kLibDir, kNoPythonHook, kPrintEnv, kPrefix, kExecWrapper, kHelpOption };
   RunOptions options;
   bool print_env = false;
+  bool exec_wrapper = false;
   Args args(argc, argv, kOptions, sizeof kOptions / sizeof kOptions[0], /*stop_at_operand=*/true);
   for (int o; (o = args.next()) != Args::kDone;) {
     switch (o) {
@@ -106,11 +137,37 @@ int cmd_run(int argc, char** argv) {
         if (!absolute_dir_option("--prefix", args.value())) return kExitUsage;
         options.prefix = args.value();
         break;
+      case kExecWrapper: exec_wrapper = true; break;
       case kHelpOption: fputs(kHelp, stdout); return kExitOk;
       default: return kExitUsage;
     }
   }
   const Vec<char*>& command = args.operands();
+  if (exec_wrapper) {
+    // Lambda reports 125 as an initialisation error, with these messages.
+    set_program("lambshm-exec-wrapper");
+    if (print_env || options.prefix != nullptr) return usage_error("--exec-wrapper runs a command");
+    if (command.empty()) {
+      error("no runtime to run (Lambda passes it as arguments; usage: "
+            "lambshm-exec-wrapper RUNTIME [ARG]...)");
+      return kExitCannotActivate;
+    }
+    const char* dir = options.dir != nullptr ? options.dir : getenv("LAMBSHM_DIR");
+    if (dir == nullptr || *dir == '\0') dir = "/tmp/shm";
+    if (dir[0] != '/') {
+      error("LAMBSHM_DIR must be an absolute path, not '%s'", dir);
+      return kExitCannotActivate;
+    }
+    if (!make_backing_dir(dir)) return kExitCannotActivate;
+    options.dir = dir;
+    options.blanks_ok = true;
+    // On every cold start: choose by glibc version alone, without the
+    // ld.so --list of the runtime that checks the overlay would start it.
+    if (!options.force_mechanism) {
+      options.force_mechanism = true;
+      options.mechanism = mechanism_for(running_glibc());
+    }
+  }
   if (command.empty() && !print_env) return usage_error("no command given");
   if (!command.empty() && print_env) return usage_error("--print-env runs no command");
   if (options.prefix != nullptr && !print_env) return usage_error("--prefix goes with --print-env");
@@ -141,6 +198,18 @@ int cmd_run(int argc, char** argv) {
     if (setenv(s.name, s.value, 1) != 0) {
       error("cannot set %s: %s", s.name, strerror(errno));
       return kExitCannotActivate;
+    }
+  }
+  if (exec_wrapper) {
+    const char* debug = getenv("LAMBSHM_WRAPPER_DEBUG");
+    if (debug != nullptr && strcmp(debug, "1") == 0) {
+      error("glibc %s, %s, LAMBSHM_DIR=%s", running_glibc().text, mechanism_name(plan.mechanism),
+            options.dir);
+      static const char* const kShown[] = {"LD_LIBRARY_PATH", "LD_PRELOAD", "PYTHONPATH"};
+      for (const char* name : kShown) {
+        const char* value = getenv(name);
+        error("%s=%s", name, value != nullptr ? value : "");
+      }
     }
   }
   char** exec_argv = static_cast<char**>(xrealloc(nullptr, (command.size() + 1) * sizeof(char*)));

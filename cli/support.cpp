@@ -73,11 +73,12 @@ char* xstrdup(const char* s) { return xstrndup(s, strlen(s)); }
 // --- Messages -----------------------------------------------------------------
 
 namespace {
+const char* g_program = "lambshm";
 const char* g_command = nullptr;
 
 void vmessage(const char* format, va_list ap) {
   Str line;
-  line.append("lambshm: ");
+  line.appendf("%s: ", g_program);
   if (g_command != nullptr) line.appendf("%s: ", g_command);
   line.vappendf(format, ap);
   line.append('\n');
@@ -87,6 +88,11 @@ void vmessage(const char* format, va_list ap) {
 }  // namespace
 
 void set_command(const char* name) { g_command = name; }
+
+void set_program(const char* name) {
+  g_program = name;
+  g_command = nullptr;
+}
 
 void error(const char* format, ...) {
   va_list ap;

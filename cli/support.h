@@ -123,6 +123,8 @@ char* xstrndup(const char* s, size_t n);
 
 // The running subcommand, for message prefixes ("lambshm: ls: ...").
 void set_command(const char* name);
+// Messages are "NAME: ..." instead of "lambshm: COMMAND: ..." (the exec wrapper).
+void set_program(const char* name);
 
 // "lambshm: <command>: <message>" on stderr.
 void error(const char* format, ...) __attribute__((format(printf, 1, 2)));

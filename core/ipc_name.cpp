@@ -15,7 +15,6 @@ int make_ipc_name(const char* name, const char* prefix, IpcName* out) {
   if (prefix_length + length > NAME_MAX) return -ENAMETOOLONG;
   memcpy(out->file, prefix, prefix_length);
   memcpy(out->file + prefix_length, name, length + 1);
-  out->length = prefix_length + length;
   return 0;
 }
 

@@ -15,7 +15,6 @@ namespace lambshm {
 
 struct IpcName {
   char file[NAME_MAX + 1];  // NUL-terminated file name, relative to the backing directory
-  size_t length;
 };
 
 // Prefixes of the files behind each kind of object (glibc's naming).

@@ -16,6 +16,7 @@
 #include "ipc_name.h"
 #include "sem_table.h"
 #include "sem_ops.h"
+#include "testing.h"
 #include "linux_syscall.h"
 #include "unique_fd.h"
 
@@ -313,6 +314,7 @@ int close(sem_t* sem) {
 
 int unlink(const char* name) { return unlink_object(name, kSemPrefix); }
 
+// Declared in testing.h: only tests ask.
 size_t open_count() {
   ensure_fork_handlers();
   return g_table.size();

@@ -27,9 +27,6 @@ sem_t* open(const char* name, int oflag, mode_t mode, unsigned value, int* error
 int close(sem_t* sem);
 int unlink(const char* name);
 
-// Number of distinct semaphore files open in this process (for tests and tools).
-size_t open_count();
-
 // The C edge of sem_open(name, oflag, ...) for the libraries that export it:
 // reads the mode and value that follow oflag when O_CREAT is given, and
 // returns SEM_FAILED with errno set on failure.  `ap` is started by the caller.

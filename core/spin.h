@@ -1,52 +1,16 @@
-// Bounded, adaptive spinning before a semaphore wait goes to sleep.
-//
-// Why: a wait that sleeps costs the waiter a futex system call and two
-// context switches, and the poster a futex wake; on the 2-CPU virtual
-// machines lambshm was measured on, one hand-off that way takes 10 to 15 us,
-// so a ping-pong between two processes (a request and its reply) costs 20 to
-// 30 us per round trip with glibc, which always sleeps at once.  When the
-// poster is running on another CPU, its post arrives within a fraction of a
-// microsecond: a waiter that watches the semaphore for that long takes the
-// token without entering the kernel, and neither side pays for a wake-up
-// (musl spins 100 pause instructions for this reason).
-//
-// The policy (see wait_slow in sem_ops.cpp):
-//  - Spinning only reads the semaphore.  It neither registers as a waiter nor
-//    writes anything, so the shared state and the protocol stay glibc's, and
-//    a post by anyone (lambshm or stock glibc) ends the spin at once.
-//  - Only while nobody sleeps on the semaphore.  A post wakes a sleeper; a
-//    spinner that took the token instead would leave that sleeper to wake for
-//    nothing.  Sleepers also mean the semaphore is busy, where spinning pays
-//    least.
-//  - Only when this thread may run on more than one CPU: otherwise the poster
-//    cannot run while we spin, and every spin is wasted.
-//  - Bounded and adaptive, per thread: a spin lasts at most kMaxBudget
-//    iterations of the CPU's spin-wait hint.  A spin that takes a token sets
-//    the budget back to the full kMaxBudget; one that runs out halves it, and
-//    below kMinBudget the thread does not spin at all.  So a thread whose
-//    partner answers at once keeps spinning, and one whose tokens come late
-//    (a Pool worker waiting for the worker that holds the lock while it
-//    reads the next task), or whose partner waits for a CPU, sleeps at once
-//    after a few waits, as glibc always does.
-//  - One wait in kProbePeriod that spins less than the full budget spins
-//    kProbeBudget instead, four full budgets.  A pair of processes that fell
-//    into sleeping and waking each other after a disturbance (another process
-//    took a CPU for a moment) stays there unless one of them spins longer
-//    than the other needs to wake up: musl's fixed spin gets out of it by
-//    luck, this gets out of it on purpose, for a bounded cost.
-//
-// The numbers (bench/RESULTS.md has the runs; "here" is the 2-CPU AMD EPYC
-// virtual machines it was measured on):
-//  - A pause costs 25 to 45 ns here (short runs are cheaper), so a full spin
-//    is 3 to 6 us and a probe 13 to 23 us.  musl spins 100 pauses.
-//  - A hand-off through a sleep and a wake-up took 5 to 12 us per side when
-//    the machine was busy with other work, and about 15 us when it was idle
-//    (waking an idle virtual CPU is slow): a ping-pong round trip cost glibc
-//    10 to 30 us.  Between two processes that both spin it took 0.1 us.
-//  - When spinning keeps failing, the probe costs at most 23 us every 64
-//    waits: 0.4 us a wait, against 10 us or more for the sleeps themselves.
-//  On CPUs with a short pause (10 cycles on older Intel parts) every spin is
-//  shorter; so are musl's.
+// Bounded, adaptive spinning before a semaphore wait goes to sleep: a waiter
+// that watches the semaphore while its poster runs on another CPU takes the
+// token without a futex wait, and the poster skips the wake.  The rules
+// (docs/design.md, "Spinning before a wait sleeps", has the reasons):
+//  - a spin only reads the semaphore, so the protocol stays glibc's and any
+//    post, ours or stock glibc's, ends it;
+//  - only while nobody sleeps on it, and only when this thread may run on
+//    more than one CPU;
+//  - per thread, at most kMaxBudget spin hints: a spin that takes a token
+//    restores the full budget, one that runs out halves it, and below
+//    kMinBudget the thread no longer spins;
+//  - one wait in kProbePeriod spins kProbeBudget, so two processes stuck
+//    waking each other get out of it, for a bounded cost.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,8 @@
  * before any use; only in files that mean to call lambshm. */
 #pragma once
 
+#include "symver.h"
+
 #if defined(__x86_64__)
 #define LAMBSHM_TEST_BASE_VERSION "GLIBC_2.2.5"
 #elif defined(__aarch64__)
@@ -13,7 +15,7 @@
 #error "unsupported architecture"
 #endif
 
-#define LAMBSHM_BIND_OLD(name) __asm__(".symver " #name "," #name "@" LAMBSHM_TEST_BASE_VERSION)
+#define LAMBSHM_BIND_OLD(name) LAMBSHM_SYMVER(name, #name "@" LAMBSHM_TEST_BASE_VERSION)
 LAMBSHM_BIND_OLD(shm_open);
 LAMBSHM_BIND_OLD(shm_unlink);
 LAMBSHM_BIND_OLD(sem_open);
@@ -28,4 +30,4 @@ LAMBSHM_BIND_OLD(sem_timedwait);
 LAMBSHM_BIND_OLD(sem_getvalue);
 #undef LAMBSHM_BIND_OLD
 // glibc 2.30 added it to libpthread at GLIBC_2.30 on every architecture.
-__asm__(".symver sem_clockwait,sem_clockwait@GLIBC_2.30");
+LAMBSHM_SYMVER(sem_clockwait, "sem_clockwait@GLIBC_2.30");

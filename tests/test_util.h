@@ -70,7 +70,7 @@ int as_nobody(Body body) {
 std::string mapping_at(const void* addr);
 
 // The user-mode emulator this test runs under ("qemu-aarch64 version 7.2.x
-// ..."; tools/target-exec sets LAMBSHM_TEST_EMULATOR), or nullptr on a
+// ..."; tests/harness/target-exec sets LAMBSHM_TEST_EMULATOR), or nullptr on a
 // native machine.  Only for the reason of a skip where the emulator cannot
 // do something (qemu-user 7.2 implements neither mq_notify nor io_setup:
 // both fail with ENOSYS), never to relax a check.

@@ -1,65 +1,25 @@
 /* POSIX asynchronous I/O on a pool of threads, with glibc's semantics.
+ * docs/design.md ("The thread pool") tells the whole design; the invariants:
  *
- * Requests.  Each aio_read/aio_write/aio_fsync (and each lio_listio entry) is
- * a heap Request that lives from submission until its result is published
- * and its notifications are sent; the program's aiocb only receives the
- * results (__error_code, __return_value) and the fields glibc writes at
- * submission.  The aiocb's sigevent is read when the request completes, as
- * glibc reads it, and copied then: once the result is published the program
- * may reuse or free the aiocb.
- *
- * Ordering.  Requests are queued per file descriptor, as glibc does: a
- * descriptor's queue is ordered by priority (the submitting thread's
- * scheduling priority minus aio_reqprio), first come first served among
- * equals, and only its head ever runs.  So requests on one descriptor run
- * one at a time, in submission order at equal priority, and an aio_fsync
- * waits for the writes queued before it.  A new request never overtakes the
- * head, which may already be running.
- *
- * Threads.  A runnable head goes, in this order, to an idle worker (handed
- * over directly through that worker's IdleSlot, so no wakeup is lost or
- * shared), to a new worker (if fewer than aio_threads exist, default 20, and
- * none is just finishing a request: that one looks at the run list before it
- * goes idle, so a new thread would only add an idle one), or to the run
- * list, which is ordered by priority.  A worker that finishes a request
- * promotes the next request of that descriptor into the run list, takes the
- * best runnable request in the same lock hold, and passes any others still
- * waiting to idle or new workers; with nothing to do it waits aio_idle_time
- * seconds (default 1) for a hand-over, then exits.
- * Threads are created detached, with a small stack, with every signal
- * blocked except SIGCANCEL and SIGSETXID: a signal meant for the program must
- * never run its handler on one of our workers (which hold no program state
- * and may be in the middle of a notification), and the two glibc-internal
- * signals must get through or setuid() in a threaded program would hang.
- * A worker runs with the submitting thread's scheduling policy and priority
- * lowered by aio_reqprio, as glibc's do (refused values are left alone).
- *
- * Locking.  One lock (g_pool.mutex, never held while calling the program or
- * sleeping, never taken by aio_error, aio_return or aio_suspend, which are
- * async-signal-safe) guards the descriptor queues, the run list, the idle
- * slots, the thread count and every lio_listio group count.  Results are
- * published under it together with the removal of the request from its
- * queue, so a request is either queued (and findable by aio_cancel) or has
- * its final result, never neither.  Order: pool lock, then nothing; futex
- * words (idle slots, group counts, the completion counter) are only woken.
- *
- * Completion, in this order: (1) the I/O, without the lock; (2) failures of
- * the notification that are known in advance become the result, as glibc
- * reports notification failures (bad signal number: EINVAL), and a
- * SIGEV_THREAD thread is created but held; (3) under the lock: publish the
- * result, unqueue, count down the lio_listio group, take the next request;
- * (4) release the held thread or queue the signal, so whoever is notified
- * sees the final result; (5) wake aio_suspend callers; (6) finish the group:
- * wake the LIO_WAIT caller or deliver the LIO_NOWAIT notification.
- * aio_cancel publishes ECANCELED under the lock and then notifies likewise.
- *
- * fork().  A pthread_atfork handler holds the lock across fork(), so the
- * child's copy is consistent; the child has no workers, so it empties the
- * pool and reports the requests it inherited as ECANCELED (POSIX: they are
- * not inherited), and its next request starts a worker of its own.
- *
- * Cost when unused: everything is static and zero-initialised; the fork
- * handler is registered and the first thread created by the first request.
+ * - Requests are queued per descriptor, by priority then submission order,
+ *   and only a queue's head runs: one request per descriptor at a time.
+ * - One lock, g_pool.mutex, guards the queues, the run list, the idle slots,
+ *   the thread count and every lio_listio group count.  It is never held while
+ *   calling the program or sleeping, and never taken by aio_error, aio_return
+ *   or aio_suspend (async-signal-safe).  Nothing is locked after it; futex
+ *   words are only woken.
+ * - A result is published under the lock together with the request's removal
+ *   from its queue: a request is queued (findable by aio_cancel) or final,
+ *   never neither.
+ * - Completion order: I/O (unlocked); known notification failures become the
+ *   result and a SIGEV_THREAD thread is created but held; publish and unqueue
+ *   (locked); release the thread or queue the signal; wake aio_suspend; finish
+ *   the lio_listio group.  So whoever is notified sees the final result.
+ * - Workers block every signal but SIGCANCEL and SIGSETXID: a program's
+ *   handler must never run on a worker, and setuid() must not hang.
+ * - A pthread_atfork handler holds the lock across fork(); the child, which
+ *   has no workers, cancels what it inherited (POSIX: not inherited).
+ * - Unused, it costs nothing: all state is static and zero-initialised.
  */
 #include <pthread.h>
 #include <sched.h>

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "export.h"
+#include "symver.h"
 
 extern "C" {
 int lambshm_libc_clock_getres(clockid_t, struct timespec*);
@@ -26,11 +27,11 @@ int lambshm_libc_clock_settime(clockid_t, const struct timespec*);
 int lambshm_libc_clock_nanosleep(clockid_t, int, const struct timespec*, struct timespec*);
 int lambshm_libc_clock_getcpuclockid(pid_t, clockid_t*);
 }
-__asm__(".symver lambshm_libc_clock_getres,clock_getres@" LAMBSHM_IMPORT_clock_getres);
-__asm__(".symver lambshm_libc_clock_gettime,clock_gettime@" LAMBSHM_IMPORT_clock_gettime);
-__asm__(".symver lambshm_libc_clock_settime,clock_settime@" LAMBSHM_IMPORT_clock_settime);
-__asm__(".symver lambshm_libc_clock_nanosleep,clock_nanosleep@" LAMBSHM_IMPORT_clock_nanosleep);
-__asm__(".symver lambshm_libc_clock_getcpuclockid,clock_getcpuclockid@" LAMBSHM_IMPORT_clock_getcpuclockid);
+LAMBSHM_SYMVER(lambshm_libc_clock_getres, "clock_getres@" LAMBSHM_IMPORT_clock_getres);
+LAMBSHM_SYMVER(lambshm_libc_clock_gettime, "clock_gettime@" LAMBSHM_IMPORT_clock_gettime);
+LAMBSHM_SYMVER(lambshm_libc_clock_settime, "clock_settime@" LAMBSHM_IMPORT_clock_settime);
+LAMBSHM_SYMVER(lambshm_libc_clock_nanosleep, "clock_nanosleep@" LAMBSHM_IMPORT_clock_nanosleep);
+LAMBSHM_SYMVER(lambshm_libc_clock_getcpuclockid, "clock_getcpuclockid@" LAMBSHM_IMPORT_clock_getcpuclockid);
 
 // libc's functions set errno themselves: nothing to translate at this edge.
 // clock_nanosleep is not noexcept: cancellation unwinds through it.

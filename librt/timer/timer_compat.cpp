@@ -17,6 +17,7 @@
 #include <cerrno>
 
 #include "export.h"
+#include "symver.h"
 #include "timer.h"
 
 namespace lambshm::timer {
@@ -39,7 +40,7 @@ int old_to_kernel_id(int old_id, int* kernel_id) {
 
 using namespace lambshm::timer;
 
-// Exported only through the .symver aliases; the version script makes the
+// Exported only through the LAMBSHM_SYMVER aliases; the version script makes the
 // names themselves local.
 #define LAMBSHM_OLD_ABI extern "C" __attribute__((visibility("default")))
 
@@ -94,10 +95,10 @@ LAMBSHM_OLD_ABI int lambshm_timer_getoverrun_old(int timerid) noexcept {
   return lambshm::posix_result(r);
 }
 
-__asm__(".symver lambshm_timer_create_old,timer_create@" LAMBSHM_COMPAT_timer_create_2_2_5);
-__asm__(".symver lambshm_timer_delete_old,timer_delete@" LAMBSHM_COMPAT_timer_delete_2_2_5);
-__asm__(".symver lambshm_timer_settime_old,timer_settime@" LAMBSHM_COMPAT_timer_settime_2_2_5);
-__asm__(".symver lambshm_timer_gettime_old,timer_gettime@" LAMBSHM_COMPAT_timer_gettime_2_2_5);
-__asm__(".symver lambshm_timer_getoverrun_old,timer_getoverrun@" LAMBSHM_COMPAT_timer_getoverrun_2_2_5);
+LAMBSHM_SYMVER(lambshm_timer_create_old, "timer_create@" LAMBSHM_COMPAT_timer_create_2_2_5);
+LAMBSHM_SYMVER(lambshm_timer_delete_old, "timer_delete@" LAMBSHM_COMPAT_timer_delete_2_2_5);
+LAMBSHM_SYMVER(lambshm_timer_settime_old, "timer_settime@" LAMBSHM_COMPAT_timer_settime_2_2_5);
+LAMBSHM_SYMVER(lambshm_timer_gettime_old, "timer_gettime@" LAMBSHM_COMPAT_timer_gettime_2_2_5);
+LAMBSHM_SYMVER(lambshm_timer_getoverrun_old, "timer_getoverrun@" LAMBSHM_COMPAT_timer_getoverrun_2_2_5);
 
 #endif  // LAMBSHM_COMPAT_timer_create_2_2_5

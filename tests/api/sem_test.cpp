@@ -26,11 +26,12 @@
 
 #include "api_env.h"
 #include "stock.h"
+#include "symver.h"
 #include "test_util.h"
 
 // glibc-private, exported by the shim for stock librt.so.1.
 extern "C" const char* __shm_directory(size_t* length);
-__asm__(".symver __shm_directory,__shm_directory@GLIBC_PRIVATE");
+LAMBSHM_SYMVER(__shm_directory, "__shm_directory@GLIBC_PRIVATE");
 
 namespace lambshm::test {
 namespace {

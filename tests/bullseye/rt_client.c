@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "symver.h"  /* core/symver.h, copied beside this file */
+
 #if defined(__x86_64__)
 /* What a program linked before glibc 2.17 (clock_*) and 2.3.3 (timers)
  * references: librt's oldest versions. */
@@ -48,16 +50,16 @@ int old_timer_delete(int);
 int old_timer_settime(int, int, const struct itimerspec*, struct itimerspec*);
 int old_timer_gettime(int, struct itimerspec*);
 int old_timer_getoverrun(int);
-__asm__(".symver old_clock_gettime,clock_gettime@GLIBC_2.2.5");
-__asm__(".symver old_clock_getres,clock_getres@GLIBC_2.2.5");
-__asm__(".symver old_clock_nanosleep,clock_nanosleep@GLIBC_2.2.5");
-__asm__(".symver old_clock_getcpuclockid,clock_getcpuclockid@GLIBC_2.2.5");
-__asm__(".symver old_clock_settime,clock_settime@GLIBC_2.2.5");
-__asm__(".symver old_timer_create,timer_create@GLIBC_2.2.5");
-__asm__(".symver old_timer_delete,timer_delete@GLIBC_2.2.5");
-__asm__(".symver old_timer_settime,timer_settime@GLIBC_2.2.5");
-__asm__(".symver old_timer_gettime,timer_gettime@GLIBC_2.2.5");
-__asm__(".symver old_timer_getoverrun,timer_getoverrun@GLIBC_2.2.5");
+LAMBSHM_SYMVER(old_clock_gettime, "clock_gettime@GLIBC_2.2.5");
+LAMBSHM_SYMVER(old_clock_getres, "clock_getres@GLIBC_2.2.5");
+LAMBSHM_SYMVER(old_clock_nanosleep, "clock_nanosleep@GLIBC_2.2.5");
+LAMBSHM_SYMVER(old_clock_getcpuclockid, "clock_getcpuclockid@GLIBC_2.2.5");
+LAMBSHM_SYMVER(old_clock_settime, "clock_settime@GLIBC_2.2.5");
+LAMBSHM_SYMVER(old_timer_create, "timer_create@GLIBC_2.2.5");
+LAMBSHM_SYMVER(old_timer_delete, "timer_delete@GLIBC_2.2.5");
+LAMBSHM_SYMVER(old_timer_settime, "timer_settime@GLIBC_2.2.5");
+LAMBSHM_SYMVER(old_timer_gettime, "timer_gettime@GLIBC_2.2.5");
+LAMBSHM_SYMVER(old_timer_getoverrun, "timer_getoverrun@GLIBC_2.2.5");
 #endif
 
 static int failures;

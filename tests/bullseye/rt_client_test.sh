@@ -16,9 +16,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 tap_needs_root
 
 . "$here/layer_dirs.sh"
-layer_dirs "$librt" -- "$here/rt_client.c"
+layer_dirs "$librt" -- "$here/rt_client.c" "$here/../../core/symver.h"
 
-# The emulator, as tools/target-exec names it for the GoogleTest programs.
+# The emulator, as tests/harness/target-exec names it for the GoogleTest programs.
 emulator=()
 if [ -n "${LAMBSHM_SANDBOX_ARCH:-}" ] && [ "$LAMBSHM_SANDBOX_ARCH" != "$(dpkg --print-architecture)" ]; then
   emulator=(--env "LAMBSHM_TEST_EMULATOR=$(/usr/bin/qemu-aarch64-static --version | head -1)")

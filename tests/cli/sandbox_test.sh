@@ -9,7 +9,7 @@
 #   - a hostile and a symlinked backing directory: refused by everything;
 #   - the host's glibc 2.36 (--host): doctor, and run by preload.
 # Output: TAP.  Usage: sandbox_test.sh SANDBOX LAMBSHM LIBRT SHIM PYTHON_DIR PRELOAD
-# (the tree is laid out by tools/layer from LAMBSHM's build directory)
+# (the tree is laid out by packaging/layer from LAMBSHM's build directory)
 set -u
 sandbox="$1" lambshm="$2" librt="$3" shim="$4" python_dir="$5" preload="$6"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,8 +22,8 @@ tap_needs_root
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 opt="$work/opt"
-# The shipped tree, from its one definition (ship/meson.build, through meson install).
-"$here/../../tools/layer" "$(cd "$(dirname "$lambshm")/.." && pwd)" "$opt"
+# The shipped tree, from its one definition (packaging/meson.build, through meson install).
+"$here/../../packaging/layer" "$(cd "$(dirname "$lambshm")/.." && pwd)" "$opt"
 have_preload=0
 if [ -f "$opt/lib/liblambshm-preload.so" ]; then have_preload=1; fi
 chmod -R a+rX "$opt" "$here/sandbox"
@@ -88,9 +88,9 @@ check "lambshm run --dir puts the objects there" \
   test "$rc" = 0 -a "$(printf '%s\n' "$out" | tr '\n' ' ')" = "made lt-box sem.lt-sem "
 
 # The hook costs every interpreter start (spawned workers too): it is exec'd,
-# never imported (an import's compile() builds the AST types, about 1 ms),
-# and it never imports importlib.util (7 ms), at start-up or when it patches
-# the heap.
+# never imported (an import's compile() builds the interpreter's AST types),
+# and it never imports importlib.util (a costly import), at start-up or when
+# it patches the heap.
 in_sandbox "$stock $L run python3 -X importtime -c 'import sys, multiprocessing.heap as h; print(\"lambshm_mp_hook\" in sys.modules, h.Arena._dir_candidates)'"
 check "lambshm run python3: the hook is exec'd, not imported, and patches the heap without importlib.util" \
   test -n "$(has "True ['/tmp/shm']" && echo y)" -a -z "$(has 'importlib.util' && echo y)" \

@@ -5,7 +5,7 @@
 # libc's, destructors run.  TAP.
 # Usage: startup_test.sh SANDBOX PROBE [RUNNER...]
 #   RUNNER: how to run a program of the target on this machine; in a cross
-#   build, tools/target-exec (the sandbox's userlands are the target's, from
+#   build, tests/harness/target-exec (the sandbox's userlands are the target's, from
 #   LAMBSHM_SANDBOX_ARCH).
 set -u
 sandbox="$1" probe="$2"

@@ -36,14 +36,14 @@ function check(what: string, body: () => void): void {
 const [top, samTemplate] = process.argv.slice(2);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "lambshm-examples-"));
 
-// A repository as a user has it after tools/release: dist/ with the layer
+// A repository as a user has it after packaging/release: dist/ with the layer
 // zips (empty: synth only stages them), the function and the Dockerfile.
 const repo = path.join(tmp, "repo");
 fs.mkdirSync(path.join(repo, "dist"), { recursive: true });
 for (const arch of ["x86_64", "aarch64"]) {
   fs.writeFileSync(path.join(repo, "dist", `lambshm-0.1.0-lambda-layer-${arch}.zip`), "");
 }
-fs.copyFileSync(path.join(top, "docker", "al2023", "Dockerfile"), path.join(repo, "dist", "Dockerfile"));
+fs.copyFileSync(path.join(top, "packaging", "docker", "al2023", "Dockerfile"), path.join(repo, "dist", "Dockerfile"));
 fs.symlinkSync(path.join(top, "examples"), path.join(repo, "examples"));
 const bootstrapDir = path.join(tmp, "provided");
 fs.mkdirSync(bootstrapDir);
@@ -134,7 +134,7 @@ if (sam) {
       Environment: { Variables: preload },
     });
   });
-  check("SAM: the image function, built from a copy of docker/al2023/Dockerfile", () => {
+  check("SAM: the image function, built from a copy of packaging/docker/al2023/Dockerfile", () => {
     s.hasResource("AWS::Serverless::Function", {
       Properties: { PackageType: "Image" },
       Metadata: { Dockerfile: "Dockerfile", DockerBuildArgs: { PYTHON: "3.12" } },

@@ -5,7 +5,7 @@
 // Input: op (1 byte), flags (4), mode (2), value (4), then the name (the rest;
 // a NUL ends it early).  Checked for every input:
 //   - make_ipc_name agrees with an independent statement of the rules
-//     (README: leading slashes stripped; empty, embedded '/', "." and ".."
+//     (docs/differences.md: leading slashes stripped; empty, embedded '/', "." and ".."
 //     are EINVAL; past NAME_MAX with the prefix, ENAMETOOLONG);
 //   - an invalid name fails before anything is touched, with the errno each
 //     call gives for it (EINVAL from the opens, ENOENT from the unlinks);
@@ -32,6 +32,7 @@
 #include "named_sem.h"
 #include "sem_ops.h"
 #include "shm.h"
+#include "testing.h"
 
 namespace {
 
@@ -109,7 +110,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     int rule = expected_name(name, prefix, &want);
     int got = lambshm::make_ipc_name(name.c_str(), prefix, &out);
     if (got != rule) fail("make_ipc_name disagrees with the rules", name);
-    if (got == 0 && (want != out.file || out.length != want.size()))
+    if (got == 0 && (want != out.file || strlen(out.file) != want.size()))
       fail("make_ipc_name made the wrong file name", name);
   }
 

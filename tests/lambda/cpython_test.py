@@ -9,7 +9,7 @@ same holds where /dev/shm exists but cannot be written: mounted read-only
 (EROFS), or writable only by root (PermissionError).
 
 Usage: cpython_test.py SANDBOX LAYER_TOOL BUILD_DIR [--host] [--preload LIB_IN_LAYER]
-  LAYER_TOOL (tools/layer) makes the /opt tree from BUILD_DIR.
+  LAYER_TOOL (packaging/layer) makes the /opt tree from BUILD_DIR.
 """
 import os
 import shutil

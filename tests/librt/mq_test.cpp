@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "gtest_exit.h"
 #include "rt_util.h"
 #include "stock_rt.h"
 #include "test_util.h"
@@ -931,5 +932,5 @@ int main(int argc, char** argv) {
   struct rlimit lim = {64 << 20, 64 << 20};
   setrlimit(RLIMIT_MSGQUEUE, &lim);
   ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
+  return lambshm::test::exit_status(RUN_ALL_TESTS());
 }

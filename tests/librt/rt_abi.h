@@ -10,10 +10,11 @@
 #include <mqueue.h>
 
 #include "librt_versions.h"
+#include "symver.h"
 
 extern "C" mqd_t __mq_open_2(const char* name, int oflag);
 
-#define LAMBSHM_BIND(name) __asm__(".symver " #name "," #name "@" LAMBSHM_VERSION_##name)
+#define LAMBSHM_BIND(name) LAMBSHM_SYMVER(name, #name "@" LAMBSHM_VERSION_##name)
 LAMBSHM_BIND(timer_create);
 LAMBSHM_BIND(timer_delete);
 LAMBSHM_BIND(timer_settime);

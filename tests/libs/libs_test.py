@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The libraries users parallelize with, in the Lambda-like sandbox (TAP).
 
-For each userland (tools/debian-rootfs --with libs) and each workload
+For each userland (tests/harness/debian-rootfs --with libs) and each workload
 (libs_workload.py's cases, a boost::interprocess client, and on trixie and
 sid CPython's own multiprocessing surface, mp_workload.py), one sandbox run
 (run_case.sh) does what a user's function does, first as Lambda runs it
@@ -129,7 +129,7 @@ def main():
                     if module and not os.path.isdir(f"{rootfs}/usr/lib/python3/dist-packages/{module}"):
                         tap.n += 1
                         print(f"ok {tap.n} - {what} # SKIP {module} is not in the "
-                              f"{userland}-libs-{arch} userland (tools/debian-rootfs)")
+                              f"{userland}-libs-{arch} userland (tests/harness/debian-rootfs)")
                         continue
                     base = [sandbox, "--rootfs", rootfs, "--mnt", mnt, "--opt", layer,
                             "--env", f"LD_LIBRARY_PATH={lambda_path}", "--tmp-size", "1024"]

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs one workload inside tools/lambda-sandbox (read-only root, /tmp, no
+# Runs one workload inside tests/harness/lambda-sandbox (read-only root, /tmp, no
 # /dev/shm), the layer at /opt, Lambda's own LD_LIBRARY_PATH in the
 # environment, this directory at /mnt:
 #

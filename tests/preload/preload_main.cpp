@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include "gtest_exit.h"
 #include "preload_env.h"
 #include "test_util.h"
 
@@ -20,5 +21,5 @@ int main(int argc, char** argv) {
   lambshm::test::g_backing_dir = root / "shm";
   setenv("LAMBSHM_DIR", lambshm::test::g_backing_dir.c_str(), 1);
   ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
+  return lambshm::test::exit_status(RUN_ALL_TESTS());
 }

@@ -1,6 +1,6 @@
-"""The documented release tree (README, "Deploying to AWS Lambda"): what the
+"""The documented release tree (docs/lambda.md, "What a release contains"): what the
 tarball holds, and what `meson install` puts under PREFIX/lib/lambshm (all
-but the three documents, which tools/package adds)."""
+but the three documents, which packaging/package adds)."""
 RELEASE_TREE = [
     "LICENSE", "MANIFEST", "README.md", "bin/", "bin/lambshm", "bin/lambshm-exec-wrapper",
     "lib/", "lib/liblambshm-preload.so", "lib/overlay/", "lib/overlay/libpthread.so.0",

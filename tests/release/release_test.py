@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What users deploy, tested as they deploy it (TAP):
 
-  1. tools/package makes the release tarball and the Lambda layer zip, with
+  1. packaging/package makes the release tarball and the Lambda layer zip, with
      the documented layout and a MANIFEST of exported symbols;
   2. the end-to-end C client (tests/bullseye/client.c) runs from the unpacked
      tarball in the bullseye userland;
@@ -88,9 +88,9 @@ def main():
     try:
         # 1. Packaging.
         dist = os.path.join(work, "dist")
-        r = subprocess.run([os.path.join(TOP, "tools", "package"), build, dist],
+        r = subprocess.run([os.path.join(TOP, "packaging", "package"), build, dist],
                            capture_output=True, text=True)
-        tap.check(r.returncode == 0, "tools/package builds the tarball and the layer", r.stdout + r.stderr)
+        tap.check(r.returncode == 0, "packaging/package builds the tarball and the layer", r.stdout + r.stderr)
         if r.returncode != 0:
             return tap.finish()
         tarballs = [f for f in os.listdir(dist) if f.endswith(".tar.gz")]
@@ -218,7 +218,7 @@ def main():
         for flavour, rootfs, site in (("al2", [], "/usr/local/lib/python3.9/dist-packages"),
                                       ("al2023", ["--host"],
                                        "/usr/local/lib/python3.11/dist-packages")):
-            path = os.path.join(TOP, "docker", flavour, "Dockerfile")
+            path = os.path.join(TOP, "packaging", "docker", flavour, "Dockerfile")
             text = open(path).read()
             # Sources are /lambshm-*/PATH: the tarball's top directory, any version.
             copies = re.findall(r"^COPY --from=lambshm (.+) (\S+)$", text, re.M)
@@ -256,11 +256,11 @@ def main():
                       f"docker/{flavour}: the image's files and environment run the function", out)
         # compose.yaml: every service built for one platform (Lambda rejects
         # manifest lists), amd64 unless LAMBSHM_PLATFORM says otherwise.
-        compose = open(os.path.join(TOP, "docker", "compose.yaml")).read()
+        compose = open(os.path.join(TOP, "packaging", "docker", "compose.yaml")).read()
         services = re.findall(r"^  (\w+):\n((?:    .*\n)+)", compose, re.M)
         tap.check(services and all(re.search(r"^    platform: \$\{LAMBSHM_PLATFORM:-linux/amd64\}$", body, re.M)
                                    for _, body in services),
-                  f"docker/compose.yaml: every service has one platform ({len(services)})", compose)
+                  f"packaging/docker/compose.yaml: every service has one platform ({len(services)})", compose)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return tap.finish()

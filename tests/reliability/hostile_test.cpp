@@ -421,7 +421,7 @@ TEST(FullFilesystem, Ext4FullGivesEnospcAndLeavesNothing) {
     std::string make = "truncate -s 2M " + image + " && mkfs.ext4 -q -F -m 0 -N 64 " + image +
                        " >/dev/null 2>&1 && mount -o loop " + image + " " + mnt +
                        " && chmod 1777 " + mnt;
-    // (Root of a user namespace, as under tools/target-exec, may not mount
+    // (Root of a user namespace, as under tests/harness/target-exec, may not mount
     // a block device: mount says why.)
     ProcResult made = run({"/bin/sh", "-c", make});
     if (made.exit_code() != 0)

@@ -1,7 +1,7 @@
 // Bad input: every shape of name, bad flags and modes, null pointers,
 // invalid timespecs, values past SEM_VALUE_MAX.  lambshm never crashes, gives
 // a clear errno, creates nothing but the one file a valid name stands for,
-// and agrees with this machine's stock glibc (2.36) wherever the README does
+// and agrees with this machine's stock glibc (2.36) wherever docs/differences.md does
 // not list a deliberate divergence.  Names whose stock behaviour would touch
 // shared, untagged files in /dev/shm ("." makes "sem..") are compared with
 // real glibc 2.31 in a private /dev/shm instead (tests/bullseye/differential.ops).
@@ -182,7 +182,7 @@ TEST(Flags, ShmOpenAnswersEveryFlagCombinationAsStockDoes) {
   printf("[ figures ] %d flag combinations compared with stock glibc\n", checked);
 }
 
-// sem_open uses only O_CREAT and O_EXCL (README: flags such as O_TRUNC would
+// sem_open uses only O_CREAT and O_EXCL (docs/differences.md: flags such as O_TRUNC would
 // truncate a live semaphore): any other bit changes nothing.
 TEST(Flags, SemOpenIgnoresEveryOtherFlag) {
   std::vector<int> extra = {O_WRONLY, O_ACCMODE, O_TRUNC, O_APPEND, O_NONBLOCK, O_DIRECTORY,
@@ -344,7 +344,7 @@ struct NullCall {
   const char* what;
   std::function<int()> ours, stock;
   int our_errno;        // lambshm: never a crash
-  const char* stock36;  // what stock glibc 2.36 does, as documented in README
+  const char* stock36;  // what stock glibc 2.36 does, as documented in docs/differences.md
 };
 
 TEST(NullPointers, LambshmNeverCrashesAndStocksBehaviourIsAsDocumented) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 namespace lambshm {
@@ -27,7 +28,7 @@ TEST_P(IpcNameTest, TranslatesOrRejects) {
   EXPECT_EQ(make_ipc_name(c.name.c_str(), c.prefix, &out), c.result) << "name: " << c.name;
   if (c.result == 0) {
     EXPECT_EQ(std::string(out.file), c.file);
-    EXPECT_EQ(out.length, c.file.size());
+    EXPECT_EQ(strlen(out.file), c.file.size());
   }
 }
 

@@ -25,8 +25,10 @@
 #include <vector>
 
 #include "backing_dir.h"
+#include "gtest_exit.h"
 #include "sem_ops.h"
 #include "shm.h"
+#include "testing.h"
 #include "test_util.h"
 
 namespace lambshm {
@@ -282,5 +284,5 @@ int main(int argc, char** argv) {
   lambshm::g_dir = root / "shm";
   setenv("LAMBSHM_DIR", lambshm::g_dir.c_str(), 1);
   ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
+  return lambshm::test::exit_status(RUN_ALL_TESTS());
 }

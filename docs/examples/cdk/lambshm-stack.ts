@@ -1,7 +1,7 @@
 // lambshm with the AWS CDK (TypeScript): the layer on python3.12 (Amazon
 // Linux 2023), an OS-only runtime (provided.al2023), and a container image.
 // Paths are relative to the repository; build the release first
-// (tools/release: dist/).  Checked by tools/check-examples (tsc, then a
+// (packaging/release: dist/).  Checked by tools/check-examples (tsc, then a
 // synth).
 import * as path from "path";
 import { App, Size, Stack, StackProps } from "aws-cdk-lib";
@@ -66,9 +66,9 @@ export class LambshmStack extends Stack {
       });
     }
 
-    // A container image from docker/al2023/Dockerfile, built in dist/: the
+    // A container image from packaging/docker/al2023/Dockerfile, built in dist/: the
     // release tarballs, your function and a copy of the Dockerfile
-    // (cp docker/al2023/Dockerfile dist/).  One platform, so the pushed image
+    // (cp packaging/docker/al2023/Dockerfile dist/).  One platform, so the pushed image
     // is not a manifest list.
     new lambda.DockerImageFunction(this, "ImageFunction", {
       ...common,

@@ -1,4 +1,4 @@
-#include "install.h"
+#include "activate.h"
 
 #include <gnu/libc-version.h>
 #include <unistd.h>
@@ -142,8 +142,10 @@ char* dir_of(const char* path) {
 
 // The dynamic linker splits these lists on ':' (and ';' or ' ') and expands
 // $ORIGIN-style tokens: a path with any of those cannot be named in them.
-bool listable(const char* path, Str* why) {
-  if (strpbrk(path, ":; \t\n$") == nullptr) return true;
+// With `blanks_ok` (the exec wrapper) blanks are carried: LD_LIBRARY_PATH
+// splits only on ':' and ';', and plan_run names the preload library bare.
+bool listable(const char* path, Str* why, bool blanks_ok = false) {
+  if (strpbrk(path, blanks_ok ? ":;\n$" : ":; \t\n$") == nullptr) return true;
   why->appendf("%s contains a character (':', ';', a space or '$') that LD_LIBRARY_PATH, "
                "LD_PRELOAD and PYTHONPATH cannot carry; move lambshm to another directory",
                path);
@@ -172,9 +174,9 @@ const char* prepend(const char* prefix, const char* old) {
   return s.release();
 }
 
-bool check_usable(const char* what, const char* path, Str* why) {
+bool check_usable(const char* what, const char* path, Str* why, bool blanks_ok) {
   LibState state = check_library(path);
-  if (state == LibState::kOk) return listable(path, why);
+  if (state == LibState::kOk) return listable(path, why, blanks_ok);
   why->appendf("the %s library %s is %s", what, path, lib_state_text(state));
   return false;
 }
@@ -193,7 +195,7 @@ bool plan_run(const RunOptions& options, const Install& install, RunPlan* out, S
     target.librt = join(options.prefix, "lib/overlay");
     target.preload = join(options.prefix, "lib/liblambshm-preload.so");
     target.python_run = join(options.prefix, "python/run");
-    if (!listable(options.prefix, why)) return false;
+    if (!listable(options.prefix, why, options.blanks_ok)) return false;
   }
   auto base = [&](const char* name) -> const char* {
     return options.prefix != nullptr ? nullptr : getenv(name);
@@ -202,8 +204,8 @@ bool plan_run(const RunOptions& options, const Install& install, RunPlan* out, S
   out->mechanism = options.force_mechanism ? options.mechanism : mechanism_for(glibc);
   out->python_hook = false;
   if (out->mechanism == Mechanism::kOverlay) {
-    if (!check_usable("overlay", install.librt, why) ||
-        !check_usable("overlay", install.libpthread, why))
+    if (!check_usable("overlay", install.librt, why, options.blanks_ok) ||
+        !check_usable("overlay", install.libpthread, why, options.blanks_ok))
       return false;
     const char* missing =
         options.elsewhere ? nullptr : missing_absolute_dependency(install.libpthread);
@@ -225,9 +227,15 @@ bool plan_run(const RunOptions& options, const Install& install, RunPlan* out, S
     }
     out->settings.push({"LD_LIBRARY_PATH", prepend(dirs.c_str(), base("LD_LIBRARY_PATH"))});
   } else {
-    if (!check_usable("preload", install.preload, why)) return false;
+    if (!check_usable("preload", install.preload, why, options.blanks_ok)) return false;
     const char* old = base("LD_PRELOAD");
     const char* value = target.preload != nullptr ? target.preload : install.preload;
+    if (strpbrk(value, " \t") != nullptr) {
+      // LD_PRELOAD splits on blanks too: name the library bare, and let the
+      // dynamic linker find it through LD_LIBRARY_PATH.
+      out->settings.push({"LD_LIBRARY_PATH", prepend(dir_of(value), base("LD_LIBRARY_PATH"))});
+      value = kPreloadName;
+    }
     if (old != nullptr && *old != '\0') {
       if (list_has(old, value, ": \t")) {
         value = old;
@@ -241,7 +249,7 @@ bool plan_run(const RunOptions& options, const Install& install, RunPlan* out, S
   }
   if (options.python_hook) {
     char* hook = join(install.python_run, "sitecustomize.py");
-    if (exists(hook) && listable(install.python_run, why)) {
+    if (exists(hook) && listable(install.python_run, why, options.blanks_ok)) {
       const char* run_dir = target.python_run != nullptr ? target.python_run : install.python_run;
       out->settings.push({"PYTHONPATH", prepend(run_dir, base("PYTHONPATH"))});
       out->python_hook = true;

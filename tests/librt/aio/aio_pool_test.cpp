@@ -357,7 +357,7 @@ TEST(Pool, WorkersTakeTheSubmittersPolicyLessTheRequestPriority) {
     CHILD_CHECK(write(p.w, "p", 1) == 1 && done(r));
     return 0;
   });
-  // (Refused to root of a user namespace, as under tools/target-exec: it
+  // (Refused to root of a user namespace, as under tests/harness/target-exec: it
   // lacks CAP_SYS_NICE in the machine's initial one.)
   if (result == "child exited with status 77")
     GTEST_SKIP() << "this process may not use SCHED_FIFO here (EPERM)";

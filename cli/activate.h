@@ -85,6 +85,11 @@ struct RunOptions {
   // settings then name its files and are not combined with this
   // environment's values.
   const char* prefix = nullptr;
+  // --exec-wrapper: paths with blanks are carried, as the wrapper always did
+  // (LD_LIBRARY_PATH splits only on ':' and ';'; the preload library is then
+  // named bare in LD_PRELOAD, which splits on blanks, and found through
+  // LD_LIBRARY_PATH).  `run` itself refuses them.
+  bool blanks_ok = false;
 };
 
 // Works out the plan for this system and environment; false, with the reason

@@ -9,12 +9,13 @@
 #include <aio.h>
 
 #include "librt_versions.h"
+#include "symver.h"
 
 #ifdef _FILE_OFFSET_BITS
 #error "compile aio tests with -U_FILE_OFFSET_BITS"
 #endif
 
-#define LAMBSHM_AIO_BIND(name) __asm__(".symver " #name "," #name "@" LAMBSHM_VERSION_##name)
+#define LAMBSHM_AIO_BIND(name) LAMBSHM_SYMVER(name, #name "@" LAMBSHM_VERSION_##name)
 LAMBSHM_AIO_BIND(aio_read);
 LAMBSHM_AIO_BIND(aio_read64);
 LAMBSHM_AIO_BIND(aio_write);
