@@ -103,14 +103,14 @@ def inner(args):
     backing = os.path.join(ext4, "shm")
     base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     kernel = os.path.join(args.build, "bench", "large-objects")
+    shm_env = {"stock": base_env,
+               "files": dict(base_env, LAMBSHM_DIR=backing, LD_PRELOAD=os.path.join(
+                   args.build, "preload", "liblambshm-preload.so"))}
     shm_rows, arena_rows, small = [], [], []
     for size in args.sizes:
         limit = int(size * 1.3) << 20
         for label, config in SHM_CONFIGS:
-            env = dict(base_env)
-            if config != "stock":
-                env.update(LD_PRELOAD=os.path.join(args.build, "preload", "liblambshm-preload.so"),
-                           LAMBSHM_DIR=backing)
+            env = shm_env[config]
             cg = cgroup_create(f"lambshm-large-{os.getpid()}-{config}-{size}", limit)
             try:
                 out = run_in(cg, [kernel, "large", str(size), str(args.passes)], env)
@@ -139,10 +139,7 @@ def inner(args):
             arena_rows.append((size, label, passes_gbps(out, size), where))
             print(f"arena {size} MiB {label} ({where}): {arena_rows[-1][2]}", file=sys.stderr)
     for label, config in SHM_CONFIGS:
-        env = dict(base_env)
-        if config != "stock":
-            env.update(LD_PRELOAD=os.path.join(args.build, "preload", "liblambshm-preload.so"),
-                       LAMBSHM_DIR=backing)
+        env = shm_env[config]
         runs = []
         for _ in range(3):
             cg = cgroup_create(f"lambshm-small-{os.getpid()}-{config}", 256 << 20)

@@ -98,6 +98,7 @@ def _memory_has_room(size):
         for line in _read("/proc/meminfo").splitlines():
             if line.startswith(b"MemAvailable:"):
                 room = int(line.split()[1]) * 1024
+                break
     except (OSError, ValueError, IndexError):
         pass
     cgroup = _cgroup_room()

@@ -77,8 +77,8 @@ std::string unique_name(const char* tag) {
 int ProcResult::exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 int ProcResult::signal() const { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
 
-ProcResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-               const std::string& input) {
+Started start(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+              const std::string& input) {
   std::vector<std::string> envs;
   for (char** e = environ; *e; ++e) envs.push_back(*e);
   for (const std::string& kv : env) {
@@ -113,8 +113,12 @@ ProcResult run(const std::vector<std::string>& argv, const std::vector<std::stri
     (void)ignored;
   }
   close(in[1]);
+  return {pid, out[0], err[0]};
+}
+
+ProcResult finish(Started child) {
   ProcResult r;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  pollfd fds[2] = {{child.out, POLLIN, 0}, {child.err, POLLIN, 0}};
   int open_fds = 2;
   while (open_fds > 0) {
     if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
@@ -131,8 +135,13 @@ ProcResult run(const std::vector<std::string>& argv, const std::vector<std::stri
       }
     }
   }
-  waitpid(pid, &r.status, 0);
+  waitpid(child.pid, &r.status, 0);
   return r;
+}
+
+ProcResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+               const std::string& input) {
+  return finish(start(argv, env, input));
 }
 
 std::string helper(const char* env_var) {

@@ -45,6 +45,17 @@ struct ProcResult {
 ProcResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
                const std::string& input = "");
 
+// run() in two halves, to have several children running at once: start()
+// forks and execs, finish() reads the child's output to its end and waits.
+struct Started {
+  pid_t pid;
+  int out;  // read ends of the child's stdout and stderr
+  int err;
+};
+Started start(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
+              const std::string& input = "");
+ProcResult finish(Started child);
+
 // Path of a helper binary, from an environment variable meson sets.
 std::string helper(const char* env_var);
 

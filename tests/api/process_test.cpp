@@ -44,52 +44,15 @@ int count(const std::string& haystack, const std::string& needle) {
 // is read.
 std::string run_many(int n, const std::vector<std::string>& calls,
                      const std::vector<std::string>& env = {}) {
-  std::vector<std::string> envs;
-  for (char** e = environ; *e; ++e) envs.push_back(*e);
-  for (const std::string& kv : env) {
-    std::string key = kv.substr(0, kv.find('=') + 1);
-    std::erase_if(envs, [&](const std::string& s) { return s.rfind(key, 0) == 0; });
-    if (kv.size() > key.size()) envs.push_back(kv);
-  }
   std::vector<std::string> argv = {probe()};
   argv.insert(argv.end(), calls.begin(), calls.end());
-  std::vector<char*> cargv, cenv;
-  for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const std::string& e : envs) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-
-  std::vector<pid_t> pids(n);
-  std::vector<int> fds(n);
-  for (int i = 0; i < n; ++i) {
-    int out[2];
-    if (pipe2(out, O_CLOEXEC)) return "pipe failed";
-    pids[i] = fork();
-    if (pids[i] == 0) {
-      int devnull = open("/dev/null", O_RDWR);
-      dup2(devnull, 0);
-      dup2(out[1], 1);
-      dup2(devnull, 2);  // as before: only the probes' stdout is counted
-      execve(cargv[0], cargv.data(), cenv.data());
-      _exit(127);
-    }
-    close(out[1]);
-    fds[i] = out[0];
-  }
-  std::vector<std::string> outputs(n);
-  for (int i = 0; i < n; ++i) {  // a pipe is read to its end; the others' buffers hold theirs
-    char buf[4096];
-    ssize_t got;
-    while ((got = read(fds[i], buf, sizeof buf)) > 0 || (got < 0 && errno == EINTR))
-      if (got > 0) outputs[i].append(buf, got);
-    close(fds[i]);
-    int status = 0;
-    while (waitpid(pids[i], &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFSIGNALED(status)) outputs[i] += "killed by signal " + std::to_string(WTERMSIG(status));
-  }
+  std::vector<Started> children;
+  for (int i = 0; i < n; ++i) children.push_back(start(argv, env));
   std::string all;
-  for (auto& o : outputs) all += o;
+  for (const Started& child : children) {  // each pipe holds its child's output meanwhile
+    ProcResult r = finish(child);
+    all += r.out + (r.signal() ? "killed by signal " + std::to_string(r.signal()) : "");
+  }
   return all;
 }
 
