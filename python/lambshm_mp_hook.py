@@ -1,12 +1,14 @@
 # lambshm's start-up hook for multiprocessing.Value / Array.
 #
 # lambshm-mp-hook.pth (site-packages) and run/sitecustomize.py exec this file
-# into a module of this name rather than import it: an import compiles with
-# compile(), whose first call in a process builds the interpreter's AST types,
-# and exec of source does not, so lambshm never pays for them (the program's
-# first import from source does, as it would anyway).  Every start compiles
-# this file (no bytecode on a read-only /opt), and the cost grows with each
-# line, so it is short, with comments, not a docstring: when
+# into a module of this name rather than import it: its shipped bytecode
+# (__pycache__/, packaging/bytecompile) when this Python's is there, else its
+# source.  An import would compile with compile(), whose first call in a
+# process builds the interpreter's AST types, and exec of source does not, so
+# lambshm never pays for them (the program's first import from source does,
+# as it would anyway).  Without bytecode every start compiles this file (no
+# pyc is ever written to a read-only /opt), so it is short, with comments,
+# not a docstring: when
 # /dev/shm is unusable it puts this module on sys.meta_path, and only when the
 # program imports multiprocessing.heap does it load lambshm_mp_patch (the
 # policy and the patch) from this directory.  bench/RESULTS.md has the cost.

@@ -18,6 +18,11 @@ class Tap:
                 print(f"#   {line}")
         return ok
 
+    def skip(self, what, why):
+        """A check that cannot run here: `ok N - what # SKIP why`."""
+        self.n += 1
+        print(f"ok {self.n} - {what} # SKIP {why}", flush=True)
+
     def finish(self):
         """Prints the plan; returns the exit status."""
         print(f"1..{self.n}")

@@ -7,10 +7,10 @@
 #      no-op when /dev/shm works; skipped when a .pth has loaded it already);
 #   2. runs the sitecustomize module this one shadows, if there is one, so
 #      the program sees no difference.
-# Python started with -E, -I or -S does not get here.  Every start compiles
-# this file (see lambshm_mp_hook), so it is short, never imports
-# importlib.util (a costly import), and compares sys.path entries as strings: site
-# has made them absolute before it imports this.
+# Python started with -E, -I or -S does not get here.  Where no bytecode of
+# this Python was shipped, every start compiles this file, so it is short,
+# never imports importlib.util (a costly import), and compares sys.path
+# entries as strings: site has made them absolute before it imports this.
 import sys
 
 if sys.version_info >= (3, 5):  # Python 2's import system differs
@@ -19,9 +19,23 @@ if sys.version_info >= (3, 5):  # Python 2's import system differs
     try:
         if "lambshm_mp_hook" not in sys.modules:
             _m = sys.modules["lambshm_mp_hook"] = type(sys)("lambshm_mp_hook")
-            _m.__file__ = _here.rpartition("/")[0] + "/lambshm_mp_hook.py"
-            with open(_m.__file__, "rb") as _f:
-                exec(_f.read(), vars(_m))
+            _up = _here.rpartition("/")[0]
+            _m.__file__ = _up + "/lambshm_mp_hook.py"
+            _code = b""
+            try:  # its bytecode, if this Python's was shipped (packaging/bytecompile)
+                with open("%s/__pycache__/lambshm_mp_hook.%s.pyc"
+                          % (_up, sys.implementation.cache_tag), "rb") as _f:
+                    _code = _f.read()
+            except OSError:
+                pass
+            if _code[:4] == getattr(sys.modules.get("_frozen_importlib_external"),
+                                    "MAGIC_NUMBER", None):
+                import marshal
+                _code = marshal.loads(memoryview(_code)[16:])
+            else:
+                with open(_m.__file__, "rb") as _f:
+                    _code = _f.read()
+            exec(_code, vars(_m))
     finally:
         # The shadowed one: imported again by name with this directory off the
         # path; site's own import then returns sys.modules["sitecustomize"].

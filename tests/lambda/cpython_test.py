@@ -23,6 +23,72 @@ from tap import Tap  # noqa: E402
 here = os.path.dirname(os.path.abspath(__file__))
 
 
+POISON = "raise SystemExit('lambshm test: the source ran, not the bytecode')\n"
+HOOKED = ("import multiprocessing as mp, multiprocessing.heap as h, sys; "
+          "v = mp.Value('i', 5); v.value += 1; "
+          "print(v.value, 'lambshm_mp_hook' in sys.modules, h.Arena._dir_candidates)")
+
+
+def bytecode_checks(tap, run, ours, layer, work):
+    """The hook and our sitecustomize run from the layer's bytecode when this
+    Python's was shipped (packaging/bytecompile), through the sitecustomize
+    path and the .pth path, and from source when it was not or is another
+    version's."""
+    rc, out = run([], "-c", "import sys; print(sys.implementation.cache_tag, "
+                  "'%d.%d' % sys.version_info[:2])")
+    tag, version = out.split()
+    cache = os.path.join(layer, "python", "__pycache__")
+    pyc = os.path.join(cache, f"lambshm_mp_hook.{tag}.pyc")
+    site = f"/usr/local/lib/python{version}/dist-packages"  # Debian's, first site directory
+
+    def variant(name, poison_sources, bytecode):
+        """A copy of the layer and of an image's site-packages files; bytecode
+        is 'as shipped', 'none', or 'foreign' (another magic number)."""
+        opt = os.path.join(work, name)
+        shutil.copytree(layer, opt, symlinks=True)
+        py = os.path.join(opt, "python")
+        if poison_sources:
+            for f in ("lambshm_mp_hook.py", "run/sitecustomize.py"):
+                with open(os.path.join(py, f), "w") as fh:
+                    fh.write(POISON)
+        for d in (os.path.join(py, "__pycache__"), os.path.join(py, "run", "__pycache__")):
+            if bytecode == "none":
+                shutil.rmtree(d)
+            elif bytecode == "foreign":
+                for f in os.listdir(d):
+                    with open(os.path.join(d, f), "r+b") as fh:
+                        fh.write(b"\0\0\r\n")
+        site_dir = os.path.join(work, name + "-site")
+        os.mkdir(site_dir)
+        for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "lambshm-mp-hook.pth"):
+            shutil.copy(os.path.join(py, f), site_dir)
+        if bytecode != "none":
+            shutil.copytree(os.path.join(py, "__pycache__"), os.path.join(site_dir, "__pycache__"))
+        subprocess.run(["chmod", "-R", "a+rX", opt, site_dir], check=True)
+        return [a if a != layer else opt for a in ours], \
+            [a if a != layer else opt for a in ours if a not in ("--env", "PYTHONPATH=/opt/python/run")] \
+            + ["--bind", f"{site_dir}:{site}"]
+
+    want = "6 True ['/tmp/shm']"
+    if os.path.exists(pyc):
+        run_path, pth_path = variant("poisoned", True, "as shipped")
+        for how, args in (("sitecustomize", run_path), (".pth", pth_path)):
+            rc, out = run(args, "-c", HOOKED)
+            tap.check(rc == 0 and out.strip() == want,
+                      f"{how} path: the hook runs from the layer's {tag} bytecode (its source "
+                      "would exit)", out)
+    else:
+        tap.skip(f"the hook runs from the layer's {tag} bytecode",
+                 f"packaging/bytecompile found no Python with tag {tag} on this machine")
+    for bytecode in ("none", "foreign"):
+        run_path, pth_path = variant(bytecode, False, bytecode)
+        for how, args in (("sitecustomize", run_path), (".pth", pth_path)):
+            rc, out = run(args, "-c", HOOKED)
+            what = "no bytecode" if bytecode == "none" else "another Python's bytecode"
+            tap.check(rc == 0 and out.strip() == want,
+                      f"{how} path, {what}: the hook runs from source", out)
+
+
 def main():
     sandbox, layer_tool, build = sys.argv[1:4]
     rest = sys.argv[4:]
@@ -114,6 +180,7 @@ def main():
                   and "more than half of the available memory" in out,
                   "an arena larger than memory has room for is a file, and LAMBSHM_DEBUG says why",
                   out)
+        bytecode_checks(tap, run, ours, layer, work)
         rc, out = run(ours + ["--dev-shm"], "-c",
                       "import multiprocessing as mp, multiprocessing.heap as h; "
                       "mp.Value('i', 1); print(h.Arena._dir_candidates)")

@@ -24,7 +24,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from layout import RELEASE_TREE  # noqa: E402
+from layout import DOCUMENTS, RELEASE_TREE, bytecode_problems, host_cache_tag, split_bytecode  # noqa: E402
 from tap import Tap  # noqa: E402
 
 # Searched by the dynamic linker (its defaults, ld.so.conf) or by ld, under PREFIX.
@@ -50,9 +50,13 @@ def main():
         tree = "lib/lambshm/"
         inside = sorted(p[len(tree):] for p in found if p.startswith(tree) and p != tree)
         outside = [p for p in found if not p.startswith(tree) and p not in ("bin/", "lib/")]
-        expected = sorted(p for p in RELEASE_TREE if p not in ("LICENSE", "MANIFEST", "README.md"))
-        tap.check(inside == expected, "PREFIX/lib/lambshm is exactly the release tree",
-                  f"got      {inside}\nexpected {expected}")
+        expected = sorted(p for p in RELEASE_TREE if p not in DOCUMENTS)
+        files, _ = split_bytecode(inside)
+        tap.check(files == expected, "PREFIX/lib/lambshm is exactly the release tree",
+                  f"got      {files}\nexpected {expected}")
+        problems = bytecode_problems(inside, host_cache_tag())
+        tap.check(not problems, "bytecode of every shipped Python file, for each Python found "
+                  "(this machine's python3 at least)", "\n".join(problems))
         link = os.path.join(root, "bin", "lambshm")
         tap.check(outside == ["bin/lambshm"] and os.path.islink(link)
                   and os.readlink(link) == "../lib/lambshm/bin/lambshm",

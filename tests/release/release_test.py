@@ -33,7 +33,7 @@ import zipfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tap import Tap  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from layout import RELEASE_TREE  # noqa: E402
+from layout import DOCUMENTS, RELEASE_TREE, bytecode_problems, host_cache_tag, split_bytecode  # noqa: E402
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAMBDA_LD_LIBRARY_PATH = ("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
@@ -106,19 +106,24 @@ def main():
             manifest = t.extractfile(f"{top}/MANIFEST").read().decode()
             t.extractall(work)
         tree = os.path.join(work, top)
-        tap.check(names == EXPECTED_TREE, "the tarball has exactly the documented layout",
-                  f"got {names}")
+        files, _ = split_bytecode(names)
+        tap.check(files == EXPECTED_TREE, "the tarball has exactly the documented layout",
+                  f"got {files}")
+        problems = bytecode_problems(names, host_cache_tag())
+        tap.check(not problems, "the tarball has bytecode of every Python file, for each Python "
+                  "the packaging found", "\n".join(problems))
         tap.check(all(modes[p] & 0o111 for p in ("bin/lambshm", "bin/lambshm-exec-wrapper")),
                   "programs are executable")
         tap.check("exports sem_open@@" in manifest and "exports shm_open@@GLIBC_2.34" in manifest
                   and "needs: libc.so.6" in manifest, "MANIFEST lists exports and needs", manifest)
         with zipfile.ZipFile(layer_zip) as z:
             layer_names = sorted(z.namelist())
-        tap.check(layer_names == sorted([p for p in EXPECTED_TREE if not p.endswith("/")
-                                         and p not in ("LICENSE", "MANIFEST", "README.md")]
-                                        + ["share/lambshm/LICENSE", "share/lambshm/MANIFEST",
-                                           "share/lambshm/README.md"]),
-                  "the layer zip has the same tree for /opt", f"got {layer_names}")
+        in_tarball = sorted(p for p in names if not p.endswith("/"))
+        tap.check(layer_names == sorted(("share/lambshm/" + p if p.split("/")[0] in
+                                         [d.rstrip("/") for d in DOCUMENTS] else p)
+                                        for p in in_tarball),
+                  "the layer zip has the same tree for /opt, the documents in share/lambshm/",
+                  f"got {layer_names}")
         subprocess.run(["chmod", "-R", "a+rX", work], check=True)
 
         # 2. The C client from the unpacked tarball (bullseye, overlay).
@@ -244,6 +249,8 @@ def main():
             os.mkdir(hook)
             for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "lambshm-mp-hook.pth"):
                 shutil.copy(os.path.join(tree, "python", f), hook)
+            shutil.copytree(os.path.join(tree, "python", "__pycache__"),
+                            os.path.join(hook, "__pycache__"))
             subprocess.run(["chmod", "-R", "a+rX", hook], check=True)
             # The base image's own LD_LIBRARY_PATH, unless the Dockerfile sets it.
             args = rootfs + ["--opt", tree, "--bind", f"{hook}:{site}"]
