@@ -16,6 +16,7 @@
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
+#include <vector>
 
 extern char** environ;
 
@@ -172,6 +173,32 @@ std::string mapping_at(const void* addr) {
 const char* emulator() {
   const char* e = getenv("LAMBSHM_TEST_EMULATOR");
   return e != nullptr && *e != '\0' ? e : nullptr;
+}
+
+namespace {
+std::vector<long> thread_ids() {
+  std::vector<long> ids;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') ids.push_back(atol(e->d_name));
+    closedir(d);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+}  // namespace
+
+bool settle_threads(int quiet_ms, int timeout_ms) {
+  const int step_ms = 5;
+  std::vector<long> last = thread_ids();
+  for (int waited = 0, quiet = 0; waited < timeout_ms; waited += step_ms) {
+    usleep(step_ms * 1000);
+    std::vector<long> now = thread_ids();
+    quiet = now == last ? quiet + step_ms : 0;
+    if (quiet >= quiet_ms) return true;
+    last = std::move(now);
+  }
+  return false;
 }
 
 }  // namespace lambshm::test

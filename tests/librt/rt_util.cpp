@@ -23,6 +23,7 @@
 namespace lambshm::test {
 
 int in_child(const std::function<int()>& fn, int timeout_s) {
+  settle_threads();
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) _exit(fn());

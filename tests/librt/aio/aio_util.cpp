@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "test_util.h"
+
 namespace lambshm::aio_test {
 
 int thread_count() {
@@ -198,6 +200,7 @@ int drain(int sig) {
 }
 
 std::string in_child(const std::function<int()>& body, int seconds) {
+  lambshm::test::settle_threads();
   fflush(nullptr);
   pid_t pid = fork();
   if (pid < 0) return "fork failed";
