@@ -1,39 +1,20 @@
-// Shared by the two halves of `lambshm doctor`: the system checks
-// (doctor.cpp) and the inspection of one program (doctor_program.cpp).
+// lambshm doctor in three steps, run by cmd_doctor (doctor.cpp): gather the
+// facts (doctor_gather.cpp, and doctor_program.cpp for --for), judge them
+// (doctor_judge.cpp), and print facts and verdicts (doctor_print.cpp).  Only
+// gathering looks at the system; judging and printing read the facts alone,
+// so every verdict the report states follows from facts it also states.
 #pragma once
+
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include <cerrno>
 
 #include "activate.h"
 #include "objects.h"
 #include "support.h"
 
 namespace lambshm::cli {
-
-// --- The system (doctor_checks.cpp) -------------------------------------------------
-
-// What stock glibc's shm_open and sem_open will do here.
-struct Stock {
-  bool works = false;
-  int error = 0;               // the errno they fail with
-  const char* dir = nullptr;   // where they keep objects
-  Str why;
-};
-// Reports on /dev/shm and works out `stock` for this glibc.
-void check_dev_shm(const GlibcVersion& glibc, Str* report, Stock* stock);
-
-struct Backing {
-  bool works = false;
-  Str why;
-};
-// Reports on the backing directory, by the libraries' rules, without creating it.
-void check_backing(const DirChoice& dir, Str* report, Backing* out);
-
-// Reports on lambshm's libraries and the Python hook.
-void check_libraries(const Install& install, Mechanism m, Str* report);
-// Whether this environment activates lambshm for ordinary programs, and how.
-bool active_here(Mechanism m, Str* how);
-
-// "ENOSYS (Python: OSError: [Errno 38] Function not implemented)"
-void errno_text(int e, Str* out);
 
 // --- A program (doctor_program.cpp) -----------------------------------------------
 
@@ -94,5 +75,137 @@ void inspect_with(const ProgramReport& program, char** env, Scenario* out);
 // glibc), the overlay, with a note saying so.
 bool plan_run_for(const RunOptions& options, const Install& install, const char* command,
                   RunPlan* out, Str* why, Str* note);
+
+// --- Facts (doctor_gather.cpp) ------------------------------------------------------
+
+// /dev/shm, as stat, statfs and access(2) see it.
+struct DevShm {
+  int stat_result = 0;       // 0 or -errno
+  bool is_dir = false;
+  mode_t mode = 0;
+  bool have_fs = false;      // statfs answered
+  unsigned long fs_type = 0;
+  int writable = -ENOENT;    // 0 or -errno; -ENOENT unless a directory
+};
+
+// A filesystem's free space, read from statfs as glibc's statvfs reads it.
+struct Space {
+  bool known = false;        // statfs answered
+  unsigned long fs_type = 0;
+  uint64_t avail = 0;
+  uint64_t total = 0;
+  bool read_only = false;
+};
+
+// The backing directory, looked at by the libraries' rules without creating it.
+struct BackingFacts {
+  DirChoice dir;
+  int opened = 0;                 // open_backing_dir: 0, -ENOENT (missing) or -errno (refused)
+  const char* refused = nullptr;  // its reason for refusing, when it gives one
+  // Missing: the parent it would be created in.
+  const char* parent = nullptr;
+  int parent_stat = 0;            // 0 or -errno
+  int parent_writable = 0;        // 0 or -errno
+  // Opened: fstat; refused: lstat, when have_stat.
+  bool have_stat = false;
+  struct stat st = {};
+  Space space;                    // opened: the directory's; missing: its parent's
+  int create = 0;                 // opened: an anonymous file could be created (0) or -errno
+  bool listed = false;            // opened: its entries, by Kind
+  size_t count[4] = {};
+  uint64_t bytes = 0;
+};
+
+// lambshm's libraries and the Python hook where find_install expects them.
+struct Library {
+  const char* what;
+  const char* path;
+  Mechanism mechanism;
+  LibState state;
+};
+struct LibraryFacts {
+  Library pieces[3];  // overlay librt.so.1, overlay libpthread.so.0, preload library
+  const char* shim_missing_dependency = nullptr;  // the stock libpthread the shim loads
+  Str hook;           // sitecustomize.py
+  bool hook_present = false;
+};
+
+// Everything doctor reports and judges.
+struct Facts {
+  GlibcVersion glibc;
+  Mechanism mechanism;
+  bool have_uname = false;
+  struct utsname uname;
+  DevShm dev_shm;
+  // The directory stock glibc's shm_open and sem_open use (null: none).
+  const char* shm_dir = nullptr;
+  int shm_dir_writable = 0;       // 0 or -errno
+  BackingFacts backing;
+  Install install;
+  LibraryFacts libraries;
+  bool active = false;            // this environment activates lambshm,
+  Str active_how;                 // in these words
+  RunOptions run_options;
+  bool run_ok = false;            // lambshm run would work here,
+  RunPlan plan;                   // with this plan,
+  Str run_problem;                // or not, for this reason
+  const char* program = nullptr;  // --for, or null
+  ProgramReport prog;             // its inspection
+};
+
+// Fills `out`; false, with `out->prog.problem` saying why, when --for names
+// a program that cannot be inspected at all.
+bool gather(const char* program, const char* dir_option, const RunOptions& run_options,
+            Facts* out);
+
+// Whether this environment activates lambshm for ordinary programs, and how.
+bool active_here(Mechanism m, Str* how);
+
+// --- Verdicts (doctor_judge.cpp) ----------------------------------------------------
+
+// What stock glibc's shm_open and sem_open will do here.
+struct Stock {
+  bool works = false;
+  int error = 0;  // the errno they fail with
+  Str why;
+};
+
+struct Backing {
+  bool works = false;
+  Str why;
+};
+
+// Whether shared memory works for a program (or for programs).
+struct Judgement {
+  bool works = true;
+  bool uses = false;  // it calls any named-object function
+  Str why;
+};
+
+struct Verdicts {
+  Stock stock;
+  Backing backing;
+  Judgement now;       // as things stand
+  Judgement with_run;  // under lambshm run
+};
+
+void judge(const Facts& facts, Verdicts* out);
+
+// Why a missing backing directory cannot be created; false when it can.
+bool creation_problem(const BackingFacts& b, Str* why);
+
+// "ENOSYS"
+const char* errno_name(int e);
+// "ENOSYS (Python: OSError: [Errno 38] Function not implemented)"
+void errno_text(int e, Str* out);
+// How stock glibc fails: "ENOENT (Python: ...): <why>".
+void stock_failure(const Stock& s, Str* out);
+
+// --- The report (doctor_print.cpp) --------------------------------------------------
+
+// The text report.
+void print_report(const Facts& facts, const Verdicts& verdicts, Str* out);
+// The JSON document, whose "report" is the text report's lines.
+void print_json(const Facts& facts, const Verdicts& verdicts, const Str& report, Str* out);
 
 }  // namespace lambshm::cli

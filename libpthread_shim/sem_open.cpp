@@ -13,11 +13,3 @@ LAMBSHM_EXPORT sem_t* sem_open(const char* name, int oflag, ...) noexcept {
   va_end(ap);
   return sem;
 }
-
-LAMBSHM_EXPORT int sem_close(sem_t* sem) noexcept {
-  return lambshm::posix_result(lambshm::named_sem::close(sem));
-}
-
-LAMBSHM_EXPORT int sem_unlink(const char* name) noexcept {
-  return lambshm::posix_result(lambshm::named_sem::unlink(name));
-}

@@ -7,7 +7,9 @@ using lambshm::opaque;  // glibc declares these arguments nonnull; we still chec
 using lambshm::posix_result;
 namespace ops = lambshm::sem;
 
-// The three waits are cancellation points (see core/sem_ops.h).
+// sem_wait(3): the waits, and sem_clockwait, which POSIX documents with
+// sem_timedwait.  The three that block are cancellation points (see
+// core/sem_ops.h).
 LAMBSHM_EXPORT int sem_wait(sem_t* sem) {
   return posix_result(ops::wait(opaque(sem), nullptr, CLOCK_REALTIME));
 }
@@ -23,8 +25,4 @@ LAMBSHM_EXPORT int sem_clockwait(sem_t* sem, clockid_t clock, const struct times
 
 LAMBSHM_EXPORT int sem_trywait(sem_t* sem) noexcept {
   return posix_result(ops::trywait(opaque(sem)));
-}
-
-LAMBSHM_EXPORT int sem_getvalue(sem_t* sem, int* value) noexcept {
-  return posix_result(ops::getvalue(opaque(sem), opaque(value)));
 }

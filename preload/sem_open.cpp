@@ -1,8 +1,7 @@
-// sem_open, sem_close and sem_unlink on the backing directory (see
-// interpose.h).  sem_close is ours because the table of open semaphores is:
-// libc's sem_close would not find a semaphore it did not map.  Everything that
-// acts on a sem_t in memory (sem_wait, sem_post, sem_clockwait, ...) is left to
-// libc: our semaphores are glibc's sem_t, byte for byte.
+// sem_open on the backing directory (see interpose.h); sem_close and
+// sem_unlink are ours too.  Everything that acts on a sem_t in memory
+// (sem_wait, sem_post, sem_clockwait, ...) is left to libc: our semaphores are
+// glibc's sem_t, byte for byte.
 #include <fcntl.h>
 #include <semaphore.h>
 
@@ -20,13 +19,3 @@ extern "C" sem_t* lambshm_preload_sem_open(const char* name, int oflag, ...) noe
   return sem;
 }
 LAMBSHM_INTERPOSE(sem_open)
-
-extern "C" int lambshm_preload_sem_close(sem_t* sem) noexcept {
-  return lambshm::posix_result(lambshm::named_sem::close(sem));
-}
-LAMBSHM_INTERPOSE(sem_close)
-
-extern "C" int lambshm_preload_sem_unlink(const char* name) noexcept {
-  return lambshm::posix_result(lambshm::named_sem::unlink(name));
-}
-LAMBSHM_INTERPOSE(sem_unlink)

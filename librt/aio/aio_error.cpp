@@ -1,6 +1,6 @@
-// aio_error and aio_return (and their *64 twins): the published result of a
-// request, read without any lock (both are async-signal-safe in POSIX).  A
-// null aiocb is EINVAL rather than a crash.
+// aio_error and aio_error64: a request's published error code, read without
+// any lock (async-signal-safe in POSIX).  A null aiocb is EINVAL rather than
+// a crash.
 #include <aio.h>
 
 #include <cerrno>
@@ -12,11 +12,6 @@ namespace lambshm::aio {
 namespace {
 
 int error_or_einval(const struct aiocb* cb) { return cb != nullptr ? error_of(cb) : -EINVAL; }
-int return_value(const struct aiocb* cb, ssize_t* value) {
-  if (cb == nullptr) return -EINVAL;
-  *value = return_of(cb);
-  return 0;
-}
 
 }  // namespace
 }  // namespace lambshm::aio
@@ -28,16 +23,4 @@ LAMBSHM_EXPORT int aio_error(const struct aiocb* cb) noexcept {
 
 LAMBSHM_EXPORT int aio_error64(const struct aiocb64* cb) noexcept {
   return aio_error(reinterpret_cast<const struct aiocb*>(cb));
-}
-
-// The return value may itself be -1 (a failed request): errno is then left
-// alone, as glibc does; only a null aiocb sets it.
-LAMBSHM_EXPORT ssize_t aio_return(struct aiocb* cb) noexcept {
-  ssize_t value;
-  if (int r = lambshm::aio::return_value(lambshm::opaque(cb), &value); r < 0) return lambshm::posix_result(r);
-  return value;
-}
-
-LAMBSHM_EXPORT ssize_t aio_return64(struct aiocb64* cb) noexcept {
-  return aio_return(reinterpret_cast<struct aiocb*>(cb));
 }

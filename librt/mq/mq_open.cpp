@@ -1,4 +1,4 @@
-// mq_open, its fortify twin __mq_open_2, and mq_unlink (see mq_name.h).
+// mq_open and its fortify twin __mq_open_2 (see mq_name.h).
 #include <fcntl.h>
 #include <mqueue.h>
 
@@ -47,8 +47,4 @@ LAMBSHM_EXPORT mqd_t mq_open(const char* name, int oflag, ...) noexcept {
 LAMBSHM_EXPORT mqd_t __mq_open_2(const char* name, int oflag) noexcept {
   if (oflag & O_CREAT) lambshm::mq::fortify_fail("invalid mq_open call: O_CREAT without mode and attr");
   return lambshm::posix_result(lambshm::mq::open(name, oflag, 0, nullptr));
-}
-
-LAMBSHM_EXPORT int mq_unlink(const char* name) noexcept {
-  return lambshm::posix_result(lambshm::mq::unlink(name));
 }

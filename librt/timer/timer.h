@@ -43,4 +43,10 @@ int getoverrun(int kernel_id);
 // timer_create for SIGEV_THREAD (thread_timers.cpp).
 int create_thread_timer(clockid_t clock, const struct sigevent* evp, int* kernel_id);
 
+// The old ABI's int ids (old_timer_ids.cpp, x86_64 only).  old_id_claim
+// gives a free old id for `kernel_id`, or -EINVAL when all are taken.
+int old_id_claim(int kernel_id);
+int old_to_kernel_id(int old_id, int* kernel_id);
+void old_id_release(int old_id, int kernel_id);
+
 }  // namespace lambshm::timer

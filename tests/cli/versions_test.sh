@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # doctor and run against a program that needs libpthread's GLIBC_2.30 node
-# (tests/bullseye/clockwait_client.c, built in bullseye with its gcc), in the
+# (tests/overlay/clockwait_client.c, built in bullseye with its gcc), in the
 # Lambda-like sandbox on glibc 2.31, once with an overlay whose shim lacks the
 # node (only glibc 2.26's nodes, as released before) and once with ours:
 #   - doctor says the old overlay would not start it, and that run would use

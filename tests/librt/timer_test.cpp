@@ -356,7 +356,7 @@ int default_event(const Impl* impl) {
   if (wait_for(SIGALRM, &info) != SIGALRM) return 12;
   if (info.si_code != SI_TIMER) return 13;
   if (impl->destroy(t) != 0 || impl->destroy(first) != 0) return 16;
-  // glibc 2.26 to 2.33 put their timer_t in the value (bullseye/rt-client
+  // glibc 2.26 to 2.33 put their timer_t in the value (overlay/rt-client
   // checks 2.31); 2.34 and later pass a null one.  Checked last: see below.
   if (impl == &kOurs && info.si_value.sival_ptr != t) return kValueIsNotTheId;
   return 0;

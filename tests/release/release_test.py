@@ -3,7 +3,7 @@
 
   1. packaging/package makes the release tarball and the Lambda layer zip, with
      the documented layout and a MANIFEST of exported symbols;
-  2. the end-to-end C client (tests/bullseye/client.c) runs from the unpacked
+  2. the end-to-end C client (tests/overlay/client.c) runs from the unpacked
      tarball in the bullseye userland;
   3. the layer zip, unpacked at /opt in the Lambda-like sandbox, runs the
      example function through lambshm-exec-wrapper exactly as Lambda's
@@ -129,7 +129,7 @@ def main():
         # 2. The C client from the unpacked tarball (bullseye, overlay).
         mnt = os.path.join(work, "mnt")
         os.mkdir(mnt)
-        shutil.copy(os.path.join(TOP, "tests", "bullseye", "client.c"), mnt)
+        shutil.copy(os.path.join(TOP, "tests", "overlay", "client.c"), mnt)
         shutil.copy(os.path.join(TOP, "examples", "lambda_handler.py"), mnt)
         with open(os.path.join(mnt, "invoke.py"), "w") as f:
             f.write(INVOKE)

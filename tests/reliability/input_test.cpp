@@ -4,7 +4,7 @@
 // and agrees with this machine's stock glibc (2.36) wherever docs/differences.md does
 // not list a deliberate divergence.  Names whose stock behaviour would touch
 // shared, untagged files in /dev/shm ("." makes "sem..") are compared with
-// real glibc 2.31 in a private /dev/shm instead (tests/bullseye/differential.ops).
+// real glibc 2.31 in a private /dev/shm instead (tests/overlay/differential.ops).
 #include "old_abi.h"
 
 // Null arguments are passed on purpose.
@@ -50,7 +50,7 @@ struct NameCase {
   bool same_as_stock;  // stock glibc 2.36 gives the same four results
   size_t length = 0;   // when set: the tag padded with 'x' to this many bytes
   // Not asked of stock glibc, whose answer would be an untagged file in a
-  // shared /dev/shm ("." and ".." make "sem..": tests/bullseye/differential.ops
+  // shared /dev/shm ("." and ".." make "sem..": tests/overlay/differential.ops
   // compares those with glibc 2.31 in a private one).
   bool ask_stock = true;
 };

@@ -9,7 +9,7 @@
 // Not compared here: the GLIBC_2.2.5 lio_listio.  Since glibc 2.34 moved it
 // into libc, its compat entry is built with SHLIB_COMPAT(librt, ...) false:
 // it neither waits in LIO_WAIT mode nor suppresses the entries' notifications
-// (observed here).  The bullseye suite compares it with glibc 2.31's librt,
+// (observed here).  The overlay suite compares it with glibc 2.31's librt,
 // whose compat entry still has glibc 2.26's behaviour.
 #include <dlfcn.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
-// mq_getattr, mq_setattr, mq_close: one system call each, no cancellation
-// point (as glibc).
+// mq_getattr and mq_setattr: one system call each, no cancellation point
+// (as glibc).
 #include <mqueue.h>
 #include <sys/syscall.h>
 
@@ -16,10 +16,4 @@ LAMBSHM_EXPORT int mq_setattr(mqd_t mqdes, const struct mq_attr* attr,
                               struct mq_attr* old) noexcept {
   return lambshm::posix_result(
       (int)lambshm::sys::call(SYS_mq_getsetattr, mqdes, attr, old));
-}
-
-// A queue descriptor is a file descriptor; closing it also drops this
-// process's notification registration (the kernel does that).
-LAMBSHM_EXPORT int mq_close(mqd_t mqdes) noexcept {
-  return lambshm::posix_result(lambshm::sys::close(mqdes));
 }

@@ -1,4 +1,4 @@
-# Sourced by the bullseye drivers: the two directories a sandbox run needs.
+# Sourced by this directory's drivers: the two directories a sandbox run needs.
 #   layer_dirs LIB... -- FILE...
 # sets $opt to a layer with the LIBs in lib/overlay (mounted at /opt, first
 # in the sandbox's LD_LIBRARY_PATH) and $mnt to a directory holding the
