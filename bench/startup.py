@@ -130,6 +130,8 @@ def main():
         subprocess.run(["ninja", "-C", build], check=True, stdout=subprocess.DEVNULL)
         subprocess.run([os.path.join(TOP, "packaging", "layer"), build, layer], check=True)
         if os.environ.get("HOOK_FROM"):  # another version's Python files, to compare
+            for d in ("__pycache__", "run/__pycache__"):  # ours would shadow them
+                shutil.rmtree(os.path.join(layer, "python", d), ignore_errors=True)
             for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "run/sitecustomize.py"):
                 old = subprocess.run(["git", "-C", TOP, "show",
                                       f"{os.environ['HOOK_FROM']}:python/{f}"],
@@ -149,6 +151,9 @@ def main():
             os.makedirs(os.path.join(work, base + "-empty"))
             for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "lambshm-mp-hook.pth"):
                 shutil.copy(os.path.join(layer, "python", f), site)
+            if os.path.isdir(os.path.join(layer, "python", "__pycache__")):  # as the images do
+                shutil.copytree(os.path.join(layer, "python", "__pycache__"),
+                                os.path.join(site, "__pycache__"))
         # The function's handler: a module imported from source, as Lambda
         # imports it from /var/task.
         os.makedirs(os.path.join(work, "task"))
