@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""CPython versions that no Debian userland packages, from pyenv where this
+machine has them, in the Lambda-like sandbox (TAP): python3.12, the oldest
+Python runtime Lambda supports (Amazon Linux 2023), is on no Debian mirror.
+
+The interpreter is bound at /usr/local of this machine's root (glibc 2.36, so
+the preload library), its lib/ first in Lambda's LD_LIBRARY_PATH as
+/var/lang/lib is on Lambda; the layer at /opt, the runtime started through
+the exec wrapper.  CPython's multiprocessing surface (mp_workload.py) under
+every start method, the resource tracker's cleanup, and the Value/Array
+hook, as libs_test.py runs them for 3.13 and 3.14: stock must fail, lambshm
+pass with the backing directory empty.
+
+Usage: pyenv_test.py SANDBOX LAYER_TOOL BUILD_DIR [VERSION...]   (default: 3.12)
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(here))
+sys.path.insert(0, here)
+from libs_test import MP_CASES, first_error, parse  # noqa: E402
+from tap import Tap  # noqa: E402
+
+LAMBDA_PATH = ("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
+               "/var/task:/var/task/lib:/opt/lib")
+
+
+def main():
+    sandbox, layer_tool, build = sys.argv[1:4]
+    versions = sys.argv[4:] or ["3.12"]
+    if os.geteuid() != 0:
+        print("1..0 # SKIP needs root for the sandbox")
+        return 77
+    native = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                            text=True).stdout.strip()
+    if os.environ.get("LAMBSHM_SANDBOX_ARCH", native) != native:
+        print(f"1..0 # SKIP pyenv's interpreters are this machine's ({native}), not "
+              f"{os.environ['LAMBSHM_SANDBOX_ARCH']}")
+        return 0
+    pyenv = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    found = {v: sorted(glob.glob(os.path.join(pyenv, "versions", v + ".*", "bin", "python" + v)))
+             for v in versions}
+    if not any(found.values()):
+        print(f"1..0 # SKIP no pyenv Python {', '.join(versions)} under {pyenv}/versions")
+        return 0  # Meson's TAP reads the plan's SKIP; exit status 77 would be an error
+    tap = Tap()
+    with tempfile.TemporaryDirectory() as mnt, tempfile.TemporaryDirectory() as work:
+        layer = os.path.join(work, "opt")
+        subprocess.run([layer_tool, build, layer], check=True)
+        os.chmod(work, 0o755)
+        for f in ("run_case.sh", "../lambda/mp_workload.py"):
+            shutil.copy(os.path.join(here, f), mnt)
+        os.chmod(mnt, 0o755)
+        for version, pythons in found.items():
+            if not pythons:
+                tap.skip(f"python{version}", f"pyenv has no {version} under {pyenv}/versions")
+                continue
+            prefix = os.path.dirname(os.path.dirname(pythons[-1]))  # the newest patch release
+            name = os.path.basename(prefix)
+            base = [sandbox, "--host", "--bind", f"{prefix}:/usr/local", "--mnt", mnt,
+                    "--opt", layer, "--env", f"LD_LIBRARY_PATH=/usr/local/lib:{LAMBDA_PATH}"]
+            for case in MP_CASES:
+                what = f"pyenv {name} {case} (preload, glibc of this machine)"
+                out = subprocess.run(base + ["--", "/bin/sh", "/mnt/run_case.sh", "both",
+                                             f"python{version}", case],
+                                     capture_output=True, text=True, timeout=1800)
+                detail = out.stdout + out.stderr
+                runs, left = parse(detail)
+                stock = runs.get("stock", (0, 0, []))
+                ours = runs.get("lambshm", (1, 0, []))
+                stock_failed = stock[0] != 0 and not any(
+                    l.startswith("ok ") and not l.startswith("ok default start method")
+                    for l in stock[2])
+                tap.check(stock_failed, f"{what}: stock fails: {first_error(stock[2])}", detail)
+                ok = (ours[0] == 0 and left == 0 and any(l.startswith("ok ") for l in ours[2])
+                      and not any(l.startswith("FAIL") for l in ours[2]))
+                if case.startswith("mp:leak:"):
+                    ok = ok and any("leaked shared_memory" in l for l in ours[2])
+                oks = len([l for l in ours[2] if l.startswith("ok ")])
+                summary = f"{oks} ok" if ok else first_error(ours[2])
+                tap.check(ok, f"{what}: lambshm passes, backing directory empty ({summary}, "
+                          f"{ours[1]:.1f}s)", detail)
+    return tap.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
