@@ -80,6 +80,24 @@ def first_error(lines):
     return next((l for l in reversed(lines) if l.strip()), "no output")
 
 
+def judge(runs, left, case):
+    """run_case.sh's runs of `case` -> (stock failed, its first error, lambshm
+    passed, a summary of lambshm's run).  Stock must fail every start method
+    (mp_workload's report of which method is the default is not a result);
+    lambshm must pass with the backing directory empty."""
+    stock = runs.get("stock", (0, 0, []))
+    ours = runs.get("lambshm", (1, 0, []))
+    stock_failed = stock[0] != 0 and not any(
+        l.startswith("ok ") and not l.startswith("ok default start method") for l in stock[2])
+    ok = (ours[0] == 0 and left == 0 and any(l.startswith("ok ") for l in ours[2])
+          and not any(l.startswith("FAIL") for l in ours[2]))
+    if case.startswith("mp:leak:"):
+        ok = ok and any("leaked shared_memory" in l for l in ours[2])
+    oks = [l for l in ours[2] if l.startswith("ok ")]
+    summary = f"{len(oks)} ok" if ok else first_error(ours[2])
+    return stock_failed, first_error(stock[2]), ok, f"{summary}, {ours[1]:.1f}s"
+
+
 def main():
     sandbox, layer_tool, rootfs_tool, build = sys.argv[1:5]
     rest = sys.argv[5:]
@@ -141,23 +159,11 @@ def main():
                     if "compile" in runs:
                         tap.check(False, f"{what}: compiles", detail)
                         continue
-                    stock = runs.get("stock", (0, 0, []))
-                    ours = runs.get("lambshm", (1, 0, []))
-                    # Every start method fails (mp_workload's report of which
-                    # method is the default is not a result).
-                    stock_failed = stock[0] != 0 and not any(
-                        l.startswith("ok ") and not l.startswith("ok default start method")
-                        for l in stock[2])
-                    stock_error = first_error(stock[2])
+                    stock_failed, stock_error, ok, summary = judge(runs, left, case)
                     tap.check(stock_failed, f"{what}: stock fails: {stock_error}", detail)
-                    ok = (ours[0] == 0 and left == 0 and any(l.startswith("ok ") for l in ours[2])
-                          and not any(l.startswith("FAIL") for l in ours[2]))
-                    if case.startswith("mp:leak:"):
-                        ok = ok and any("leaked shared_memory" in l for l in ours[2])
-                    oks = [l for l in ours[2] if l.startswith("ok ")]
-                    summary = f"{len(oks)} ok" if ok else first_error(ours[2])
-                    label = f"{what}: lambshm passes, backing directory empty ({summary}, {ours[1]:.1f}s)"
-                    tap.check(ok, label, detail)
+                    tap.check(ok, f"{what}: lambshm passes, backing directory empty ({summary})",
+                              detail)
+                    ours = runs.get("lambshm", (1, 0, []))
                     row = {"userland": userland, "arch": arch, "python": pyname, "case": case,
                            "mechanism": mechanism, "stock_failed": stock_failed,
                            "stock_error": stock_error, "lambshm_ok": ok, "lambshm_s": ours[1],

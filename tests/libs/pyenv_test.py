@@ -23,7 +23,7 @@ import tempfile
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(here))
 sys.path.insert(0, here)
-from libs_test import MP_CASES, first_error, parse  # noqa: E402
+from libs_test import MP_CASES, judge, parse  # noqa: E402
 from tap import Tap  # noqa: E402
 
 LAMBDA_PATH = ("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
@@ -70,21 +70,10 @@ def main():
                                              f"python{version}", case],
                                      capture_output=True, text=True, timeout=1800)
                 detail = out.stdout + out.stderr
-                runs, left = parse(detail)
-                stock = runs.get("stock", (0, 0, []))
-                ours = runs.get("lambshm", (1, 0, []))
-                stock_failed = stock[0] != 0 and not any(
-                    l.startswith("ok ") and not l.startswith("ok default start method")
-                    for l in stock[2])
-                tap.check(stock_failed, f"{what}: stock fails: {first_error(stock[2])}", detail)
-                ok = (ours[0] == 0 and left == 0 and any(l.startswith("ok ") for l in ours[2])
-                      and not any(l.startswith("FAIL") for l in ours[2]))
-                if case.startswith("mp:leak:"):
-                    ok = ok and any("leaked shared_memory" in l for l in ours[2])
-                oks = len([l for l in ours[2] if l.startswith("ok ")])
-                summary = f"{oks} ok" if ok else first_error(ours[2])
-                tap.check(ok, f"{what}: lambshm passes, backing directory empty ({summary}, "
-                          f"{ours[1]:.1f}s)", detail)
+                stock_failed, stock_error, ok, summary = judge(*parse(detail), case)
+                tap.check(stock_failed, f"{what}: stock fails: {stock_error}", detail)
+                tap.check(ok, f"{what}: lambshm passes, backing directory empty ({summary})",
+                          detail)
     return tap.finish()
 
 
