@@ -92,7 +92,7 @@ void judge_backing(const BackingFacts& b, Backing* out) {
     out->works = !creation_problem(b, &out->why);
     if (full) {
       out->works = false;
-      out->why.appendf("%s has no free space", b.parent);
+      out->why.appendf("%s%s has no free space", out->why.empty() ? "" : "; ", b.parent);
     }
   } else if (b.opened < 0) {
     out->why.appendf("the backing directory %s is refused: %s", path,

@@ -118,6 +118,13 @@ check "rm removes it, and says so for a name already gone (status 1)" \
 check "gc --older-than 0 removes the rest" \
   test -n "$(has 'removed sem lt-sem (32 B' && echo y)" -a "$(printf '%s\n' "$out" | tail -1)" = "gc: removed 1 object (32 B); kept 0 in use, 0 changed within 0"
 
+# A missing backing directory whose parent is both read-only and full: both reasons, apart.
+in_sandbox --as-root "mkdir /tmp/full && mount -t tmpfs -o size=64k none /tmp/full &&
+  (dd if=/dev/zero of=/tmp/full/fill bs=4k 2>/dev/null; true) && mount -o remount,ro /tmp/full &&
+  LAMBSHM_DIR=/tmp/full/shm $L doctor"
+check "doctor: a read-only, full parent gives both reasons, separated" \
+  has "/tmp/full is read-only; /tmp/full has no free space."
+
 # --- A hostile backing directory, a symlinked one ------------------------------------------
 as_user='setpriv --reuid=993 --regid=990 --clear-groups --inh-caps=-all'
 in_sandbox --as-root "mkdir -m 0777 /tmp/hostile && chmod 0777 /tmp/hostile && chown 1234:1234 /tmp/hostile && touch /tmp/hostile/planted && mkdir -m 1777 /tmp/real && ln -s /tmp/real /tmp/link && touch /tmp/real/planted &&
