@@ -87,12 +87,14 @@ std::string mapping_at(const void* addr);
 // both fail with ENOSYS), never to relax a check.
 const char* emulator();
 
-// Waits, at most `timeout_ms`, until no thread of this process has started
-// or exited for `quiet_ms`; returns whether it settled.  Tests call it before
-// a fork whose child starts threads: under qemu-user 7.2, a fork while
-// another thread starts or exits leaves the emulator's thread-creation lock
-// taken in the child, whose first pthread_create then hangs (18 of 20
-// children in a 40-line reproduction; 0 of 200 natively).
+// Under an emulator (emulator()), waits at most `timeout_ms` until no thread
+// of this process has started or exited for `quiet_ms`, and returns whether
+// it settled; natively returns true at once.  Tests call it before a fork
+// whose child starts threads: under qemu-user 7.2, a fork while another
+// thread starts or exits leaves the emulator's thread-creation lock taken in
+// the child, whose first pthread_create then hangs (18 of 20 children in a
+// 40-line reproduction; 0 of 200 natively).  Natively such a fork is what
+// real programs do, and the tests keep doing it.
 bool settle_threads(int quiet_ms = 50, int timeout_ms = 5000);
 
 }  // namespace lambshm::test

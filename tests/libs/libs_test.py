@@ -33,6 +33,9 @@ LIB_CASES = ["joblib-loky", "joblib-mp", "sklearn", "torch-dataloader", "torch-s
              "numpy-shm", "tqdm", "ppe", "boost"]
 MP_CASES = ["mp:fork", "mp:spawn", "mp:forkserver", "mp:default",
             "mp:leak:fork", "mp:leak:spawn", "mp:leak:forkserver", "mp:hook"]
+# Lambda's own LD_LIBRARY_PATH, in every function's environment.
+LAMBDA_PATH = ("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
+               "/var/task:/var/task/lib:/opt/lib")
 # userland -> (mechanism, [(python, cases)])
 USERLANDS = {
     "bullseye": ("overlay", [("python3", LIB_CASES)]),
@@ -123,8 +126,6 @@ def main():
         for f in ("libs_workload.py", "run_case.sh", "boost_ipc.cpp", "../lambda/mp_workload.py"):
             shutil.copy(os.path.join(here, f), mnt)
         os.chmod(mnt, 0o755)
-        lambda_path = ("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
-                       "/var/task:/var/task/lib:/opt/lib")
         for userland, (mechanism, plans) in USERLANDS.items():
             if userland not in chosen:
                 continue
@@ -145,12 +146,11 @@ def main():
                     what = f"{userland} {arch} {pyname} {case} ({mechanism})"
                     module = NEEDS.get(case.split("-")[0])
                     if module and not os.path.isdir(f"{rootfs}/usr/lib/python3/dist-packages/{module}"):
-                        tap.n += 1
-                        print(f"ok {tap.n} - {what} # SKIP {module} is not in the "
-                              f"{userland}-libs-{arch} userland (tests/harness/debian-rootfs)")
+                        tap.skip(what, f"{module} is not in the {userland}-libs-{arch} userland "
+                                 "(tests/harness/debian-rootfs)")
                         continue
                     base = [sandbox, "--rootfs", rootfs, "--mnt", mnt, "--opt", layer,
-                            "--env", f"LD_LIBRARY_PATH={lambda_path}", "--tmp-size", "1024"]
+                            "--env", f"LD_LIBRARY_PATH={LAMBDA_PATH}", "--tmp-size", "1024"]
                     cmd = ["/bin/sh", "/mnt/run_case.sh"]
                     out = subprocess.run(base + ["--"] + cmd + ["both", python, case],
                                          capture_output=True, text=True, timeout=3600)

@@ -23,11 +23,8 @@ import tempfile
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(here))
 sys.path.insert(0, here)
-from libs_test import MP_CASES, judge, parse  # noqa: E402
+from libs_test import LAMBDA_PATH, MP_CASES, judge, parse  # noqa: E402
 from tap import Tap  # noqa: E402
-
-LAMBDA_PATH = ("/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
-               "/var/task:/var/task/lib:/opt/lib")
 
 
 def main():

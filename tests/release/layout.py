@@ -5,7 +5,6 @@ rule, not listed: which Pythons it is for depends on the packaging machine."""
 import os
 import re
 import subprocess
-import sys
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DOCUMENTS = ["LICENSE", "MANIFEST", "README.md", "docs/"] + sorted(
