@@ -1,0 +1,94 @@
+// What the memfd store (memfd_store.cpp) and its keeper (keeper/keeper.cpp)
+// agree on: the record file that names an object, and the keeper's socket and
+// messages.  docs/design.md explains the design.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+
+namespace lambshm::keeper {
+
+// The file at an object's name when its pages are a memfd held by a keeper.
+// Its mode has S_ISVTX, which no plain object file created by shm_open has
+// unless asked for; the size and the magic confirm it.  Every other mode bit
+// is the object's, so opening the record checks the caller's permissions as
+// opening a plain object file would.
+//
+// The holder is a process that has the memfd open as descriptor holder_fd:
+// the creator when it links the record, the keeper once it has taken the
+// memfd (it rewrites these two fields).  dev and ino never change, so a torn
+// read of a rewrite fails the inode check and the reader asks the keeper.
+struct Record {
+  char magic[8];
+  int32_t holder_pid;
+  int32_t holder_fd;  // /proc/PID/fd/FD reopens the memfd ...
+  uint64_t dev;       // ... when it is still this inode
+  uint64_t ino;
+};
+static_assert(sizeof(Record) == 32);
+inline constexpr char kRecordMagic[8] = {'L', 'S', 'H', 'M', 'F', 'D', '2', '\0'};
+
+inline bool looks_like_record(const struct stat& st) {
+  return S_ISREG(st.st_mode) && (st.st_mode & S_ISVTX) != 0 && st.st_size == sizeof(Record);
+}
+
+// Messages on a SOCK_SEQPACKET connection.  The keeper greets every
+// connection it accepts with one Reply; a client sends only after reading it,
+// so nothing it sends can be lost in a listener that is closing.  A process
+// keeps one connection for its one-way messages (its forked children share
+// it); a request that needs an answer opens a connection of its own.
+enum class Op : uint32_t {
+  // One-way.  Descriptors: the memfd, then its record (an O_TMPFILE, written,
+  // maybe not yet linked: the creator links it after sending).  The keeper
+  // keeps the memfd until the record is unlinked from `name`, and rewrites
+  // the record's holder to name itself.
+  kHold = 1,
+  // One-way.  The record (rec_dev, rec_ino) was unlinked: let its memfd go.
+  kDrop = 2,
+  // Answered with the memfd whose inode is (dev, ino) as the Reply's one
+  // descriptor, or -ENOENT.  Every message already sent is handled first.
+  kGet = 3,
+  // Answered.  The record (rec_dev, rec_ino) at `name` looked stale to a
+  // creator: the keeper removes it if it is (0), or says -EEXIST if it names
+  // a live object.  0 also when the name no longer holds that record.
+  kClear = 4,
+};
+inline constexpr uint32_t kRequestMagic = 0x4c534b32;  // "LSK2"
+
+struct Request {
+  uint32_t magic;
+  Op op;
+  uint64_t rec_dev, rec_ino;  // the record (kHold, kDrop, kClear)
+  uint64_t dev, ino;          // the memfd (kGet)
+  char name[NAME_MAX + 1];    // its name in the directory (kHold, kClear)
+};
+
+struct Reply {
+  int32_t error;  // 0 or -errno
+};
+
+// Descriptors the keeper is handed at exec: the backing directory, and one
+// end of a socket pair on which it writes one status byte once it listens
+// (kReady) or finds another keeper listening (kBusy), then closes it.
+inline constexpr int kDirFd = 3;
+inline constexpr int kStatusFd = 4;
+inline constexpr char kReady = 'R';
+inline constexpr char kBusy = 'B';
+
+// One keeper per user per backing directory: an abstract Unix socket name
+// (no file, gone when the keeper dies; bind() is the election).
+inline socklen_t socket_address(uid_t uid, const struct stat& dir, struct sockaddr_un* out) {
+  out->sun_family = AF_UNIX;
+  out->sun_path[0] = '\0';
+  int n = snprintf(out->sun_path + 1, sizeof out->sun_path - 1, "lambshm-keeper:%u:%llx:%llx",
+                   (unsigned)uid, (unsigned long long)dir.st_dev, (unsigned long long)dir.st_ino);
+  return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+}  // namespace lambshm::keeper
