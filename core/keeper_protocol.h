@@ -21,9 +21,11 @@ namespace lambshm::keeper {
 // opening a plain object file would.
 //
 // The holder is a process that has the memfd open as descriptor holder_fd:
-// the creator when it links the record, the keeper once it has taken the
-// memfd (it rewrites these two fields).  dev and ino never change, so a torn
-// read of a rewrite fails the inode check and the reader asks the keeper.
+// the creator when it links the record; the keeper rewrites these two fields
+// to name itself once it has been asked for the memfd (the creator had let
+// go), so that later openers find it without asking.  dev and ino never
+// change, so a torn read of a rewrite fails the inode check and the reader
+// asks the keeper.
 struct Record {
   char magic[8];
   int32_t holder_pid;
@@ -43,16 +45,20 @@ inline bool looks_like_record(const struct stat& st) {
 // so nothing it sends can be lost in a listener that is closing.  A process
 // keeps one connection for its one-way messages (its forked children share
 // it); a request that needs an answer opens a connection of its own.
+//
+// The keeper reads the kept connections in batches (keeper.cpp), so a
+// one-way message costs its sender a send and no wake-up; a request wakes it
+// at once, and it reads everything already sent before it answers.
 enum class Op : uint32_t {
-  // One-way.  Descriptors: the memfd, then its record (an O_TMPFILE, written,
-  // maybe not yet linked: the creator links it after sending).  The keeper
-  // keeps the memfd until the record is unlinked from `name`, and rewrites
-  // the record's holder to name itself.
+  // One-way, with the memfd as its one descriptor.  The keeper keeps it
+  // until the record (rec_dev, rec_ino), which the creator links at `name`
+  // after sending this, is unlinked from there.
   kHold = 1,
-  // One-way.  The record (rec_dev, rec_ino) was unlinked: let its memfd go.
+  // One-way: the record (rec_dev, rec_ino) at `name` was unlinked.  Sent
+  // only to a keeper that does not watch the directory (Reply::kWatching).
   kDrop = 2,
   // Answered with the memfd whose inode is (dev, ino) as the Reply's one
-  // descriptor, or -ENOENT.  Every message already sent is handled first.
+  // descriptor, or -ENOENT.
   kGet = 3,
   // Answered.  The record (rec_dev, rec_ino) at `name` looked stale to a
   // creator: the keeper removes it if it is (0), or says -EEXIST if it names
@@ -64,13 +70,14 @@ inline constexpr uint32_t kRequestMagic = 0x4c534b32;  // "LSK2"
 struct Request {
   uint32_t magic;
   Op op;
-  uint64_t rec_dev, rec_ino;  // the record (kHold, kDrop, kClear)
-  uint64_t dev, ino;          // the memfd (kGet)
-  char name[NAME_MAX + 1];    // its name in the directory (kHold, kClear)
+  uint64_t rec_dev, rec_ino;  // the record
+  uint64_t dev, ino;          // the memfd (kHold, kGet)
+  char name[NAME_MAX + 1];    // the record's name in the directory
 };
 
 struct Reply {
-  int32_t error;  // 0 or -errno
+  int32_t error;  // 0 or -errno; the greeting's is a set of flags:
+  static constexpr int32_t kWatching = 1;  // sees unlinks itself (inotify): no kDrop
 };
 
 // Descriptors the keeper is handed at exec: the backing directory, and one

@@ -230,13 +230,16 @@ const char* keeper_path() {
   } else {
     FindSelf self{reinterpret_cast<uintptr_t>(&find_self), {}, false};
     dl_iterate_phdr(find_self, &self);
+    // The shipped tree: lib/liblambshm-preload.so and lib/overlay/librt.so.1
+    // beside lib/lambshm-keeper; the build tree: preload/, librt/ beside keeper/.
     static constexpr const char* kCandidates[] = {
-        "lambshm-keeper",         "../lambshm-keeper",         "../keeper/lambshm-keeper",
-        "../libexec/lambshm-keeper", "../../lib/lambshm-keeper",
+        "lambshm-keeper",
+        "../lambshm-keeper",
+        "../keeper/lambshm-keeper",
     };
     for (const char* c : kCandidates) {
       if (!self.found) break;
-      snprintf(path, sizeof path, "%s/%s", self.dir, c);
+      if (snprintf(path, sizeof path, "%s/%s", self.dir, c) >= (int)sizeof path) break;
       if ((found = executable(path))) break;
     }
   }
@@ -315,7 +318,8 @@ int spawn_keeper(int dir) {
 // A connection to the keeper of `dir` (started when `start` and none runs) in
 // `*out`, greeted: 0 or -errno.  The peer must be the caller's user: anyone
 // else squatting on the name is not trusted with our objects.
-int connect_keeper(int dir, const struct stat& dirst, bool start, InFlight* out) {
+int connect_keeper(int dir, const struct stat& dirst, bool start, InFlight* out,
+                   int32_t* flags = nullptr) {
   struct sockaddr_un addr;
   socklen_t len = keeper::socket_address(sys::geteuid(), dirst, &addr);
   int r = -ECONNREFUSED;
@@ -341,6 +345,7 @@ int connect_keeper(int dir, const struct stat& dirst, bool start, InFlight* out)
       keeper::Reply hello;
       r = (int)sys::call(SYS_recvfrom, s, &hello, sizeof hello, 0, 0, 0);
       if (r == (int)sizeof hello) {
+        if (flags != nullptr) *flags = hello.error;
         *out = static_cast<InFlight&&>(sock);
         return 0;
       }
@@ -376,6 +381,7 @@ struct Channel {
   ino_t dir_ino;
   dev_t dev;  // the socket's inode
   ino_t ino;
+  bool watching;  // the keeper sees unlinks itself: no kDrop to send
 };
 // Published descriptions are never freed (a reader may hold one): a few
 // bytes for each keeper that dies or directory replaced.
@@ -399,7 +405,8 @@ Channel* channel(int dir, const struct stat& dirst, bool start, Channel* dead, i
   Channel* c = g_channel.load(std::memory_order_acquire);
   if (c != dead && channel_good(c, dirst)) return c;
   InFlight sock;
-  if ((*err = connect_keeper(dir, dirst, start, &sock)) < 0) return nullptr;
+  int32_t flags = 0;
+  if ((*err = connect_keeper(dir, dirst, start, &sock, &flags)) < 0) return nullptr;
   auto* fresh = static_cast<Channel*>(malloc(sizeof(Channel)));
   if (fresh == nullptr) {
     *err = -ENOMEM;
@@ -418,7 +425,8 @@ Channel* channel(int dir, const struct stat& dirst, bool start, Channel* dead, i
     }
     struct stat st;
     sys::fstat(fd, &st);
-    *fresh = Channel{fd, dirst.st_dev, dirst.st_ino, st.st_dev, st.st_ino};
+    *fresh = Channel{fd, dirst.st_dev, dirst.st_ino, st.st_dev, st.st_ino,
+                     (flags & keeper::Reply::kWatching) != 0};
     if (!g_channel.compare_exchange_strong(current, fresh, std::memory_order_acq_rel) &&
         !replaced) {
       // Another thread published first, and ours was never seen: use theirs.
@@ -598,8 +606,11 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
       return kUsePlainFile;
     }
   }
-  InFlight record(
-      [&] { return sys::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777); });
+  // The record, with the object's mode and S_ISVTX (which marks it); the
+  // kernel applies the umask, exactly as to a plain file.
+  InFlight record([&] {
+    return sys::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, (mode & 07777) | S_ISVTX);
+  });
   struct stat rst, mst;
   int r = record.valid() ? sys::fstat(record.get(), &rst) : record.get();
   if (r < 0) {
@@ -607,9 +618,8 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
               file.file);
     return kUsePlainFile;
   }
-  mode_t perm = rst.st_mode & 07777;  // the umask applied, as to a plain file
-  if (sys::fchmod(record.get(), perm | S_ISVTX) < 0 || sys::fchmod(memfd.get(), perm) < 0 ||
-      sys::fstat(memfd.get(), &mst) < 0)
+  mode_t perm = (rst.st_mode & 07777 & ~S_ISVTX) | (mode & S_ISVTX);
+  if (sys::fchmod(memfd.get(), perm) < 0 || sys::fstat(memfd.get(), &mst) < 0)
     return kUsePlainFile;
   // The memfd's number now is the number the caller will get (below), so
   // the record can name it before anyone reads it.
@@ -623,8 +633,10 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   keeper::Request req = make_request(keeper::Op::kHold, file.file);
   req.rec_dev = rst.st_dev;
   req.rec_ino = rst.st_ino;
-  int fds[2] = {memfd.get(), record.get()};
-  if (int e = send_one_way(dir, dirst, /*start=*/true, req, fds, 2); e < 0) {
+  req.dev = mst.st_dev;
+  req.ino = mst.st_ino;
+  int held = memfd.get();
+  if (int e = send_one_way(dir, dirst, /*start=*/true, req, &held, 1); e < 0) {
     debug_log("no keeper (%s): %s is a plain file", strerror(-e), file.file);
     return kUsePlainFile;
   }
@@ -632,9 +644,7 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   snprintf(path, sizeof path, "/proc/self/fd/%d", record.get());
   r = sys::linkat(AT_FDCWD, path, dir, file.file, AT_SYMLINK_FOLLOW);
   if (r < 0) {
-    // Not published: the keeper lets the memfd go now (or at its sweep).
-    req.op = keeper::Op::kDrop;
-    send_one_way(dir, dirst, /*start=*/false, req, nullptr, 0);
+    // Not published: the keeper lets the memfd go at its sweep.
     return r == -EPERM ? -EACCES : r;
   }
   record.reset();
@@ -726,18 +736,20 @@ int open(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t m
 }
 
 int unlink(int dir, dev_t dev, ino_t ino, const IpcName& file) {
-  struct stat st;
-  bool record = sys::fstatat(dir, file.file, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                keeper::looks_like_record(st);
-  int r = sys::unlinkat(dir, file.file, 0);
-  if (r == -EPERM) r = -EACCES;
-  if (r < 0 || !record || st.st_uid != sys::geteuid()) return r;
-  // Tell the keeper now rather than let its sweep find out; no answer needed,
-  // and no keeper to start if none runs (then none holds anything).
+  // A keeper that watches the directory sees this unlink itself; one that
+  // cannot (no inotify) is told, if this process is talking to it already.
+  // Otherwise its sweep finds out within seconds.
+  Channel* c = g_channel.load(std::memory_order_acquire);
   struct stat dirst;
   dirst.st_dev = dev;
   dirst.st_ino = ino;
-  ensure_fork_handler();
+  struct stat st;
+  bool tell = c != nullptr && !c->watching && channel_good(c, dirst) &&
+              sys::fstatat(dir, file.file, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+              keeper::looks_like_record(st);
+  int r = sys::unlinkat(dir, file.file, 0);
+  if (r == -EPERM) r = -EACCES;
+  if (r < 0 || !tell) return r;
   keeper::Request req = make_request(keeper::Op::kDrop, file.file);
   req.rec_dev = st.st_dev;
   req.rec_ino = st.st_ino;

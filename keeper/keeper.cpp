@@ -24,6 +24,7 @@
 // get ENOENT and the next creator has them removed.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -45,6 +46,7 @@ namespace {
 
 constexpr int kIdleExitMs = 1000;
 constexpr int kSweepMs = 2000;
+constexpr int kBatchMs = 2;
 
 bool g_debug = false;
 
@@ -94,11 +96,21 @@ struct Held {
   uint64_t dev, ino;          // the memfd
   uint64_t rec_dev, rec_ino;  // its record
   int64_t since;              // when it came: its record may not be linked yet
+  bool rewritten;             // the record names us (done at the first kGet)
   char name[NAME_MAX + 1];
 };
 
 Array<Held> g_held;
-Array<struct pollfd> g_clients;
+// A client connection.  Kept ones (a process's connection, which has sent a
+// one-way message) are read in batches: at most once per kBatchMs, so a
+// stream of hand-overs wakes the keeper that often, not once each.  Others
+// (new ones, and the connection of a request) are read at once.
+struct Client {
+  int fd;
+  bool kept;
+};
+Array<Client> g_clients;
+int g_inotify = -1;  // watching the directory for unlinks, or -1
 
 void drop_at(size_t i) {
   log("dropping %s (fd %d)", g_held[i].name, g_held[i].memfd);
@@ -133,33 +145,38 @@ Held* find_memfd(uint64_t dev, uint64_t ino) {
 }
 
 void do_hold(const Request& req, const int* fds, int nfds, int64_t now) {
-  if (nfds != 2) return;
-  int memfd = fds[0], rec_fd = fds[1];
-  struct stat mst, rst;
-  Record rec;
-  if (sys::fstat(memfd, &mst) < 0 || sys::fstat(rec_fd, &rst) < 0 || !S_ISREG(mst.st_mode) ||
-      !looks_like_record(rst) || (uint64_t)rst.st_dev != req.rec_dev ||
-      (uint64_t)rst.st_ino != req.rec_ino || sys::pread(rec_fd, &rec, sizeof rec, 0) != sizeof rec ||
-      memcmp(rec.magic, kRecordMagic, sizeof rec.magic) != 0 || rec.dev != (uint64_t)mst.st_dev ||
-      rec.ino != (uint64_t)mst.st_ino) {
+  struct stat st;
+  if (nfds != 1 || sys::fstat(fds[0], &st) < 0 || !S_ISREG(st.st_mode) ||
+      (uint64_t)st.st_dev != req.dev || (uint64_t)st.st_ino != req.ino) {
     log("refusing a malformed hand-over of %s", req.name);
-    sys::close(memfd);
-    sys::close(rec_fd);
+    for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
     return;
   }
-  Held h{memfd, (uint64_t)mst.st_dev, (uint64_t)mst.st_ino, req.rec_dev, req.rec_ino, now, {}};
+  Held h{fds[0], req.dev, req.ino, req.rec_dev, req.rec_ino, now, false, {}};
   memcpy(h.name, req.name, sizeof h.name);
   h.name[NAME_MAX] = '\0';
   if (!g_held.push(h)) {
     log("out of memory: %s lives only as long as its creator holds it", h.name);
-    sys::close(memfd);
-  } else {
-    // From now on openers find it here, whether or not its creator keeps it.
-    int32_t holder[2] = {(int32_t)sys::getpid(), (int32_t)memfd};
-    sys::pwrite(rec_fd, holder, sizeof holder, offsetof(Record, holder_pid));
-    log("holding %s as fd %d", h.name, memfd);
+    sys::close(fds[0]);
+    return;
   }
-  sys::close(rec_fd);
+  log("holding %s as fd %d", h.name, fds[0]);
+}
+
+// Makes the record of `h` name this keeper as its holder, so that openers
+// find the memfd without asking.  Best effort: a record the keeper may not
+// write (mode 0400) keeps naming its creator, and openers keep asking.
+void rewrite_record(Held* h) {
+  h->rewritten = true;
+  int fd = sys::openat(kDirFd, h->name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  if (sys::fstat(fd, &st) == 0 && (uint64_t)st.st_dev == h->rec_dev &&
+      (uint64_t)st.st_ino == h->rec_ino) {
+    int32_t holder[2] = {(int32_t)sys::getpid(), (int32_t)h->memfd};
+    sys::pwrite(fd, holder, sizeof holder, offsetof(Record, holder_pid));
+  }
+  sys::close(fd);
 }
 
 void do_drop(const Request& req) {
@@ -168,6 +185,32 @@ void do_drop(const Request& req) {
     if (h.rec_ino == req.rec_ino && h.rec_dev == req.rec_dev) {
       if (!record_linked(h.name, h.rec_dev, h.rec_ino)) drop_at(i);
       return;
+    }
+  }
+}
+
+// `name` was unlinked or renamed away (inotify): drops what it named.
+void unlinked(const char* name) {
+  for (size_t i = 0; i < g_held.count;) {
+    Held& h = g_held[i];
+    if (strcmp(h.name, name) == 0 && !record_linked(h.name, h.rec_dev, h.rec_ino)) {
+      drop_at(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+void read_unlinks(int64_t now) {
+  alignas(struct inotify_event) char buf[4096];
+  for (;;) {
+    long n = sys::read(g_inotify, buf, sizeof buf);
+    if (n <= 0) return;
+    for (long off = 0; off < n;) {
+      auto* e = reinterpret_cast<struct inotify_event*>(buf + off);
+      if (e->mask & IN_Q_OVERFLOW) sweep(now);
+      else if (e->len > 0) unlinked(e->name);
+      off += sizeof(struct inotify_event) + e->len;
     }
   }
 }
@@ -282,15 +325,18 @@ bool serve(size_t i, int64_t now) {
     } else if (!valid) {
       for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
     } else if (req.op == Op::kHold) {
+      g_clients[i].kept = true;
       do_hold(req, fds, nfds, now);
     } else {
       for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
       if (req.op == Op::kDrop) {
+        g_clients[i].kept = true;
         do_drop(req);
       } else if (req.op == Op::kGet) {
         drain();
         Held* h = find_memfd(req.dev, req.ino);
         reply(conn, h != nullptr ? 0 : -ENOENT, h != nullptr ? h->memfd : -1);
+        if (h != nullptr && !h->rewritten) rewrite_record(h);
       } else if (req.op == Op::kClear) {
         drain();
         reply(conn, do_clear(req), -1);
@@ -321,11 +367,12 @@ void accept_clients(int listener) {
     struct ucred cred;
     socklen_t cred_len = sizeof cred;
     if (sys::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
-        cred.uid != sys::geteuid() || !g_clients.push({c, POLLIN, 0})) {
+        cred.uid != sys::geteuid() || !g_clients.push({c, false})) {
       sys::close(c);
       continue;
     }
-    reply(c, 0, -1);  // the greeting: from now on, what it sends is read
+    // The greeting: from now on, what it sends is read.
+    reply(c, g_inotify >= 0 ? Reply::kWatching : 0, -1);
   }
 }
 
@@ -333,22 +380,27 @@ int run(int listener) {
   Array<struct pollfd> pfds;
   int64_t idle_since = now_ms();
   int64_t last_sweep = idle_since;
+  int64_t nap_until = 0;
   for (;;) {
+    int64_t now = now_ms();
+    bool napping = now < nap_until;
     pfds.count = 0;
     if (!pfds.push({listener, POLLIN, 0})) return 1;
+    if (!pfds.push({napping ? -1 : g_inotify, POLLIN, 0})) return 1;
     for (size_t i = 0; i < g_clients.count; ++i)
-      if (!pfds.push(g_clients[i])) return 1;
-    int64_t now = now_ms();
+      if (!pfds.push({napping && g_clients[i].kept ? -1 : g_clients[i].fd, POLLIN, 0})) return 1;
     int64_t deadline = last_sweep + kSweepMs;
     bool idle = g_held.count == 0 && g_clients.count == 0;
     if (idle) deadline = idle_since + kIdleExitMs;
+    if (napping && nap_until < deadline) deadline = nap_until;
     int64_t wait = deadline > now ? deadline - now : 0;
     struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000};
     int r = sys::ppoll(pfds.items, (unsigned)pfds.count, &ts);
     if (r < 0 && r != -EINTR) return 1;
     now = now_ms();
+    bool batch = false;
     // Clients by descriptor: serving one may drain (and so serve) others.
-    for (size_t k = 1; k < pfds.count; ++k) {
+    for (size_t k = 2; k < pfds.count; ++k) {
       if (pfds[k].revents == 0) continue;
       size_t i = 0;
       while (i < g_clients.count && g_clients[i].fd != pfds[k].fd) ++i;
@@ -356,9 +408,18 @@ int run(int listener) {
       if (!serve(i, now)) {
         sys::close(g_clients[i].fd);
         g_clients.remove_at(i);
+      } else {
+        batch = batch || g_clients[i].kept;
       }
     }
+    // After the hand-overs: an unlink seen here is of a record whose memfd
+    // came before it (creators send, then link).
+    if (pfds[1].revents & POLLIN) {
+      read_unlinks(now);
+      batch = true;
+    }
     if (r > 0 && (pfds[0].revents & POLLIN)) accept_clients(listener);
+    if (batch) nap_until = now + kBatchMs;
     if (now - last_sweep >= kSweepMs) {
       sweep(now);
       last_sweep = now;
@@ -422,6 +483,17 @@ int main(int argc, char** argv) {
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  // Unlinks seen as they happen, so nobody has to tell us; without inotify
+  // (out of instances), unlinkers send kDrop and the sweep catches the rest.
+  g_inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (g_inotify >= 0) {
+    char path[32];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", kDirFd);
+    if (inotify_add_watch(g_inotify, path, IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR) < 0) {
+      sys::close(g_inotify);
+      g_inotify = -1;
+    }
   }
   int listener = sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (listener < 0) return 1;
