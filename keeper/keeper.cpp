@@ -164,17 +164,27 @@ void do_hold(const Request& req, const int* fds, int nfds, int64_t now) {
 }
 
 // Makes the record of `h` name this keeper as its holder, so that openers
-// find the memfd without asking.  Best effort: a record the keeper may not
-// write (mode 0400) keeps naming its creator, and openers keep asking.
+// find the memfd without asking.  A record without write permission (mode
+// 0400) is the owner's, which we are: it gets it for the moment of the write.
 void rewrite_record(Held* h) {
   h->rewritten = true;
-  int fd = sys::openat(kDirFd, h->name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int fd = sys::openat(kDirFd, h->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return;
   struct stat st;
   if (sys::fstat(fd, &st) == 0 && (uint64_t)st.st_dev == h->rec_dev &&
       (uint64_t)st.st_ino == h->rec_ino) {
-    int32_t holder[2] = {(int32_t)sys::getpid(), (int32_t)h->memfd};
-    sys::pwrite(fd, holder, sizeof holder, offsetof(Record, holder_pid));
+    char path[32];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int w = sys::openat(AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+    if (w == -EACCES && sys::fchmod(fd, (st.st_mode & 07777) | S_IWUSR) == 0) {
+      w = sys::openat(AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+      sys::fchmod(fd, st.st_mode & 07777);
+    }
+    if (w >= 0) {
+      int32_t holder[2] = {(int32_t)sys::getpid(), (int32_t)h->memfd};
+      sys::pwrite(w, holder, sizeof holder, offsetof(Record, holder_pid));
+      sys::close(w);
+    }
   }
   sys::close(fd);
 }
@@ -285,11 +295,14 @@ void reply(int conn, int error, int fd) {
 }
 
 void drain();
+bool must_retire();
 
 // Handles every message queued on client `i`: false when it has hung up.
 bool serve(size_t i, int64_t now) {
   int conn = g_clients[i].fd;
   for (;;) {
+    // Not one hand-over more than retiring leaves room for (must_retire).
+    if (must_retire()) return true;
     Request req;
     alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
     struct iovec iov = {&req, sizeof req};
@@ -376,6 +389,34 @@ void accept_clients(int listener) {
   }
 }
 
+// Descriptors this keeper may have open (its soft limit, raised to the hard
+// one), and how many it keeps free for clients and requests.
+long g_fd_limit = 1024;
+constexpr long kReserve = 16;
+
+// At half its descriptor limit a keeper retires, so that every hand-over
+// already sent still finds a descriptor free: every record it holds is made
+// to name it (openers need not ask), its name is released (the next creator
+// starts a fresh keeper), and its clients' connections are shut for sending
+// (their next message fails, and goes to the fresh keeper) after which what
+// they sent before is read.  It goes on holding its objects, watching for
+// their unlinks, and exits empty.
+bool g_retired = false;
+bool must_retire() {
+  return !g_retired && !g_draining && (long)(g_held.count + g_clients.count) + kReserve >= g_fd_limit / 2;
+}
+void retire(int listener) {
+  log("%zu objects held, half the limit of %ld descriptors: retiring", g_held.count, g_fd_limit);
+  sys::close(listener);
+  for (size_t i = 0; i < g_clients.count; ++i) sys::call(SYS_shutdown, g_clients[i].fd, SHUT_RD);
+  drain();
+  for (size_t i = 0; i < g_clients.count; ++i) sys::close(g_clients[i].fd);
+  g_clients.count = 0;
+  for (size_t i = 0; i < g_held.count; ++i)
+    if (!g_held[i].rewritten) rewrite_record(&g_held[i]);
+  g_retired = true;
+}
+
 int run(int listener) {
   Array<struct pollfd> pfds;
   int64_t idle_since = now_ms();
@@ -385,7 +426,7 @@ int run(int listener) {
     int64_t now = now_ms();
     bool napping = now < nap_until;
     pfds.count = 0;
-    if (!pfds.push({listener, POLLIN, 0})) return 1;
+    if (!pfds.push({g_retired ? -1 : listener, POLLIN, 0})) return 1;
     if (!pfds.push({napping ? -1 : g_inotify, POLLIN, 0})) return 1;
     for (size_t i = 0; i < g_clients.count; ++i)
       if (!pfds.push({napping && g_clients[i].kept ? -1 : g_clients[i].fd, POLLIN, 0})) return 1;
@@ -418,7 +459,8 @@ int run(int listener) {
       read_unlinks(now);
       batch = true;
     }
-    if (r > 0 && (pfds[0].revents & POLLIN)) accept_clients(listener);
+    if (r > 0 && (pfds[0].revents & POLLIN) && !g_retired) accept_clients(listener);
+    if (must_retire()) retire(listener);
     if (batch) nap_until = now + kBatchMs;
     if (now - last_sweep >= kSweepMs) {
       sweep(now);
@@ -430,7 +472,7 @@ int run(int listener) {
       // Closing the listener resets any client not yet greeted, which then
       // starts another keeper; nothing is held, nothing is lost.
       log("idle, exiting");
-      sys::close(listener);
+      if (!g_retired) sys::close(listener);
       return 0;
     }
   }
@@ -484,6 +526,8 @@ int main(int argc, char** argv) {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
   }
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
+    g_fd_limit = (long)lim.rlim_cur;
   // Unlinks seen as they happen, so nobody has to tell us; without inotify
   // (out of instances), unlinkers send kDrop and the sweep catches the rest.
   g_inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
