@@ -106,7 +106,6 @@ void read_memfd_record(int dir_fd, Object* o, double now) {
   }
   if (!memfd.valid() || sys::fstat(memfd.get(), &st) != 0) return;
   o->memfd = true;
-  o->keeper = rec.holder_pid;
   o->use_dev = st.st_dev;
   o->use_ino = st.st_ino;
   o->st.st_size = st.st_size;
@@ -204,7 +203,7 @@ class UserIndex {
         [](const InodeRef& r, ino_t value) { return r.ino < value; });
     for (; it != refs_.end() && it->ino == ino; ++it) {
       Object& o = (*objects_)[it->index];
-      if (o.memfd ? (dev != o.use_dev || pid == o.keeper) : dev != dev_) continue;
+      if (dev != (o.memfd ? o.use_dev : dev_)) continue;
       if (o.pid_count > 0 && o.pids[o.pid_count - 1] == pid) continue;
       o.pids = static_cast<pid_t*>(xrealloc(o.pids, (o.pid_count + 1) * sizeof(pid_t)));
       o.pids[o.pid_count++] = pid;
@@ -265,6 +264,14 @@ int scan_fds(int pid_fd, pid_t pid, UserIndex* index) {
   });
 }
 
+// Whether the process is a lambshm-keeper (its comm, as the kernel names it).
+bool is_keeper(int pid_fd) {
+  UniqueFd comm(sys::openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC));
+  char name[32] = {};
+  long n = comm.valid() ? sys::read(comm.get(), name, sizeof name - 1) : -1;
+  return n > 0 && strcmp(name, "lambshm-keeper\n") == 0;
+}
+
 }  // namespace
 
 void find_users(const struct stat& dir_st, Vec<Object>* objects, Vec<Uninspected>* uninspected) {
@@ -282,6 +289,7 @@ void find_users(const struct stat& dir_st, Vec<Object>* objects, Vec<Uninspected
     if (pid == self) return;
     UniqueFd pid_fd(sys::openat(proc.get(), entry, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!pid_fd.valid()) return;  // exited
+    if (is_keeper(pid_fd.get())) return;  // it holds objects; it does not use them
     int a = scan_maps(pid_fd.get(), pid, &index);
     int b = scan_fds(pid_fd.get(), pid, &index);
     if (a == -EACCES || a == -EPERM || b == -EACCES || b == -EPERM) {

@@ -48,13 +48,12 @@ struct Object {
   size_t pid_count;
   // kShm whose file is a memfd record (docs/design.md): `st` is the record's
   // with the memfd's size and times; users are matched by the memfd's inode
-  // and the keeper holding it is not one.  A stale record (its keeper gone)
-  // has no users and size 0.
+  // (a keeper is not a user).  A stale record (nobody holds its memfd) has no
+  // users and size 0.
   bool memfd;
   bool stale;
   dev_t use_dev;  // the inode processes have open: the file's, or the memfd's
   ino_t use_ino;
-  pid_t keeper;   // the record's holder: the keeper, or for a moment its creator
 };
 
 // Every entry of the directory, sorted by name then kind; 0 or -errno.
