@@ -647,9 +647,13 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   char path[48];
   snprintf(path, sizeof path, "/proc/self/fd/%d", record.get());
   r = sys::linkat(AT_FDCWD, path, dir, file.file, AT_SYMLINK_FOLLOW);
+  // Not published: the keeper lets the memfd go at its sweep.  Taken is
+  // EEXIST; anything else (no /proc, a directory refusing links) is for the
+  // plain file to answer, with the kernel's own errno if it fails too.
+  if (r == -EEXIST) return r;
   if (r < 0) {
-    // Not published: the keeper lets the memfd go at its sweep.
-    return r == -EPERM ? -EACCES : r;
+    debug_log("link of a record: %s: %s is a plain file", strerror(-r), file.file);
+    return kUsePlainFile;
   }
   record.reset();
   if (!other_mode.valid()) return memfd.release();
