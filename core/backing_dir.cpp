@@ -11,6 +11,7 @@
 #include <atomic>
 
 #include "ipc_name.h"
+#include "log_line.h"
 #include "linux_syscall.h"
 
 namespace lambshm {
@@ -324,12 +325,8 @@ void debug_log(const char* format, ...) {
   int n = snprintf(line, sizeof line, "lambshm: ");
   va_list ap;
   va_start(ap, format);
-  int m = vsnprintf(line + n, sizeof line - n - 1, format, ap);
+  write_log_line(line, sizeof line, n, format, ap);
   va_end(ap);
-  size_t length = n + (m < 0 ? 0 : (size_t)m);
-  if (length > sizeof line - 2) length = sizeof line - 2;
-  line[length++] = '\n';
-  sys::write(2, line, length);
 }
 
 }  // namespace lambshm

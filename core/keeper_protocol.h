@@ -80,6 +80,36 @@ struct Reply {
   static constexpr int32_t kWatching = 1;  // sees unlinks itself (inotify): no kDrop
 };
 
+// One message to receive: `body`, and room for up to N descriptors
+// (SCM_RIGHTS).  Not copyable: `msg` points into it.
+template <typename Body, int N>
+struct Incoming {
+  Body body;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(N * sizeof(int))];
+  struct iovec iov;
+  struct msghdr msg;
+  Incoming() : iov{&body, sizeof body}, msg{} {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+  Incoming(const Incoming&) = delete;
+  Incoming& operator=(const Incoming&) = delete;
+  // The descriptors received (at most N, in `out`): how many.  Call only
+  // after a successful recvmsg.
+  int descriptors(int* out) {
+    int count = 0;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+      for (int k = 0; k < n && count < N; ++k)
+        __builtin_memcpy(&out[count++], CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+    }
+    return count;
+  }
+};
+
 // Descriptors the keeper is handed at exec: the backing directory, and one
 // end of a socket pair on which it writes one status byte once it listens
 // (kReady) or finds another keeper listening (kBusy), then closes it.

@@ -494,28 +494,16 @@ int ask_keeper(int dir, const struct stat& dirst, const keeper::Request& req, In
   InFlight sock;
   if (int r = connect_keeper(dir, dirst, /*start=*/false, &sock); r < 0) return r;
   if (int r = send_message(sock.get(), req, nullptr, 0); r < 0) return r;
-  keeper::Reply reply;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  struct iovec iov = {&reply, sizeof reply};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  keeper::Incoming<keeper::Reply, 1> in;
   long n;
   {
     Section section;  // a received descriptor is registered before any fork
-    n = sys::recvmsg(sock.get(), &msg, MSG_CMSG_CLOEXEC);
-    struct cmsghdr* c = n > 0 ? CMSG_FIRSTHDR(&msg) : nullptr;
-    if (c != nullptr && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len == CMSG_LEN(sizeof(int))) {
-      int received;
-      memcpy(&received, CMSG_DATA(c), sizeof received);
-      *fd = InFlight(InFlight::Adopt{}, received);
-    }
+    n = sys::recvmsg(sock.get(), &in.msg, MSG_CMSG_CLOEXEC);
+    int received;
+    if (n > 0 && in.descriptors(&received) == 1) *fd = InFlight(InFlight::Adopt{}, received);
   }
-  if (n != (long)sizeof reply) return n < 0 ? (int)n : -EIO;
-  return reply.error;
+  if (n != (long)sizeof in.body) return n < 0 ? (int)n : -EIO;
+  return in.body.error;
 }
 
 // `fd` moved to the lowest free number, which POSIX promises the caller.

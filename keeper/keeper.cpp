@@ -40,6 +40,7 @@
 
 #include "keeper_protocol.h"
 #include "linux_syscall.h"
+#include "log_line.h"
 
 namespace lambshm::keeper {
 namespace {
@@ -57,12 +58,8 @@ void log(const char* format, ...) {
   int n = snprintf(line, sizeof line, "lambshm-keeper[%d]: ", (int)sys::getpid());
   va_list ap;
   va_start(ap, format);
-  int m = vsnprintf(line + n, sizeof line - n - 1, format, ap);
+  write_log_line(line, sizeof line, n, format, ap);
   va_end(ap);
-  size_t length = n + (m < 0 ? 0 : (size_t)m);
-  if (length > sizeof line - 2) length = sizeof line - 2;
-  line[length++] = '\n';
-  sys::write(2, line, length);
 }
 
 int64_t now_ms() {
@@ -303,32 +300,15 @@ bool serve(size_t i, int64_t now) {
   for (;;) {
     // Not one hand-over more than retiring leaves room for (must_retire).
     if (must_retire()) return true;
-    Request req;
-    alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
-    struct iovec iov = {&req, sizeof req};
-    struct msghdr msg = {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    // A hand-over carries one descriptor; anything more is closed unread.
+    Incoming<Request, 1> in;
+    Request& req = in.body;
+    struct msghdr& msg = in.msg;
     long n = sys::recvmsg(conn, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n == -EAGAIN) return true;
     if (n <= 0) return false;
-    int fds[2];
-    int nfds = 0;
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      int count = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-      for (int k = 0; k < count; ++k) {
-        int fd;
-        memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof fd);
-        if (nfds < 2) {
-          fds[nfds++] = fd;
-        } else {
-          sys::close(fd);
-        }
-      }
-    }
+    int fds[1];
+    int nfds = in.descriptors(fds);
     bool valid = n == (long)sizeof req && req.magic == kRequestMagic;
     if (valid) req.name[NAME_MAX] = '\0';
     if ((msg.msg_flags & MSG_CTRUNC) != 0) {

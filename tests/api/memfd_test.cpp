@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,24 +21,9 @@
 namespace lambshm::test {
 namespace {
 
-constexpr long kTmpfsMagic = 0x01021994;
-
 std::string probe() { return helper("LAMBSHM_PROBE"); }
 
 // Why memfd objects cannot be tested here, or "".
-std::string memfd_unavailable() {
-  struct statfs fs;
-  std::string parent = backing_dir().substr(0, backing_dir().rfind('/'));
-  if (statfs(parent.c_str(), &fs) != 0) return "cannot statfs " + parent;
-  if (fs.f_type == kTmpfsMagic) return parent + " is tmpfs: objects are plain files there";
-  return "";
-}
-
-#define REQUIRE_MEMFD()                                           \
-  do {                                                            \
-    std::string why = memfd_unavailable();                        \
-    if (!why.empty()) GTEST_SKIP() << why;                        \
-  } while (0)
 
 std::string fd_target(int fd) {
   char link[64], target[256];

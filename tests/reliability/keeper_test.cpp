@@ -10,7 +10,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,18 +30,6 @@ namespace {
 std::string probe() { return helper("LAMBSHM_PROBE"); }
 std::string probe_stock() { return helper("LAMBSHM_PROBE_STOCK"); }
 
-std::string memfd_unavailable() {
-  struct statfs fs;
-  std::string parent = backing_dir().substr(0, backing_dir().rfind('/'));
-  if (statfs(parent.c_str(), &fs) != 0) return "cannot statfs " + parent;
-  if (fs.f_type == 0x01021994) return parent + " is tmpfs: objects are plain files there";
-  return "";
-}
-#define REQUIRE_MEMFD()                    \
-  do {                                     \
-    std::string why = memfd_unavailable(); \
-    if (!why.empty()) GTEST_SKIP() << why; \
-  } while (0)
 
 // core/keeper_protocol.h's record: who holds the memfd (its creator, or the
 // keeper once an opener had to ask it), and the memfd's inode.
