@@ -118,6 +118,7 @@ void print_backing(const BackingFacts& b, const Backing& v, Str* out) {
     out->appendf("  does not exist yet: %s\n",
                  cannot ? problem.c_str() : "it will be created, mode 1777, on first use");
     if (b.parent_stat == 0) print_space(b.space, out);
+    if (b.parent_stat == 0 && b.objects != nullptr) out->appendf("  shm objects: %s\n", b.objects);
   } else if (b.opened < 0) {
     out->appendf("  refused: %s\n", b.refused != nullptr ? b.refused : strerror(-b.opened));
     if (b.have_stat) print_owner(b.st, "", out);
