@@ -23,18 +23,22 @@ namespace lambshm::keeper {
 // The holder is a process that has the memfd open as descriptor holder_fd:
 // the creator when it links the record; the keeper rewrites these two fields
 // to name itself once it has been asked for the memfd (the creator had let
-// go), so that later openers find it without asking.  dev and ino never
-// change, so a torn read of a rewrite fails the inode check and the reader
-// asks the keeper.
+// go), so that later openers find it without asking.  keeper_pid is the
+// keeper the creator handed the memfd to, which an opener asks by its own
+// socket name (below): a keeper that retired (keeper.cpp) still answers
+// there.  dev and ino never change, so a torn read of a rewrite fails the
+// inode check and the reader asks the keeper.
 struct Record {
   char magic[8];
   int32_t holder_pid;
   int32_t holder_fd;  // /proc/PID/fd/FD reopens the memfd ...
   uint64_t dev;       // ... when it is still this inode
   uint64_t ino;
+  int32_t keeper_pid;
+  int32_t reserved;
 };
-static_assert(sizeof(Record) == 32);
-inline constexpr char kRecordMagic[8] = {'L', 'S', 'H', 'M', 'F', 'D', '2', '\0'};
+static_assert(sizeof(Record) == 40);
+inline constexpr char kRecordMagic[8] = {'L', 'S', 'H', 'M', 'F', 'D', '3', '\0'};
 
 inline bool looks_like_record(const struct stat& st) {
   return S_ISREG(st.st_mode) && (st.st_mode & S_ISVTX) != 0 && st.st_size == sizeof(Record);
@@ -120,11 +124,16 @@ inline constexpr char kBusy = 'B';
 
 // One keeper per user per backing directory: an abstract Unix socket name
 // (no file, gone when the keeper dies; bind() is the election).
-inline socklen_t socket_address(uid_t uid, const struct stat& dir, struct sockaddr_un* out) {
+inline socklen_t socket_address(uid_t uid, const struct stat& dir, struct sockaddr_un* out,
+                                pid_t pid = 0) {
   out->sun_family = AF_UNIX;
   out->sun_path[0] = '\0';
   int n = snprintf(out->sun_path + 1, sizeof out->sun_path - 1, "lambshm-keeper:%u:%llx:%llx",
                    (unsigned)uid, (unsigned long long)dir.st_dev, (unsigned long long)dir.st_ino);
+  // Each keeper also answers at a name of its own: the election's name plus
+  // ":PID", kept when it retires and releases the election's.
+  if (pid != 0)
+    n += snprintf(out->sun_path + 1 + n, sizeof out->sun_path - 1 - n, ":%d", (int)pid);
   return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
 }
 

@@ -318,10 +318,13 @@ int spawn_keeper(int dir) {
 // A connection to the keeper of `dir` (started when `start` and none runs) in
 // `*out`, greeted: 0 or -errno.  The peer must be the caller's user: anyone
 // else squatting on the name is not trusted with our objects.
+// `named`: the keeper of that pid, at its own name (never started); 0: the
+// directory's keeper.  Its pid in *peer, its greeting's flags in *flags.
 int connect_keeper(int dir, const struct stat& dirst, bool start, InFlight* out,
-                   int32_t* flags = nullptr) {
+                   int32_t* flags = nullptr, pid_t named = 0, pid_t* peer = nullptr) {
   struct sockaddr_un addr;
-  socklen_t len = keeper::socket_address(sys::geteuid(), dirst, &addr);
+  socklen_t len = keeper::socket_address(sys::geteuid(), dirst, &addr, named);
+  if (named != 0) start = false;
   int r = -ECONNREFUSED;
   for (int attempt = 0; attempt < 4; ++attempt) {
     InFlight sock([] { return sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0); });
@@ -346,6 +349,7 @@ int connect_keeper(int dir, const struct stat& dirst, bool start, InFlight* out,
       r = (int)sys::call(SYS_recvfrom, s, &hello, sizeof hello, 0, 0, 0);
       if (r == (int)sizeof hello) {
         if (flags != nullptr) *flags = hello.error;
+        if (peer != nullptr) *peer = cred.pid;
         *out = static_cast<InFlight&&>(sock);
         return 0;
       }
@@ -382,6 +386,7 @@ struct Channel {
   dev_t dev;  // the socket's inode
   ino_t ino;
   bool watching;  // the keeper sees unlinks itself: no kDrop to send
+  pid_t keeper;   // its pid
 };
 // Published descriptions are never freed (a reader may hold one): a few
 // bytes for each keeper that dies or directory replaced.
@@ -406,7 +411,8 @@ Channel* channel(int dir, const struct stat& dirst, bool start, Channel* dead, i
   if (c != dead && channel_good(c, dirst)) return c;
   InFlight sock;
   int32_t flags = 0;
-  if ((*err = connect_keeper(dir, dirst, start, &sock, &flags)) < 0) return nullptr;
+  pid_t keeper = 0;
+  if ((*err = connect_keeper(dir, dirst, start, &sock, &flags, 0, &keeper)) < 0) return nullptr;
   auto* fresh = static_cast<Channel*>(malloc(sizeof(Channel)));
   if (fresh == nullptr) {
     *err = -ENOMEM;
@@ -430,7 +436,7 @@ Channel* channel(int dir, const struct stat& dirst, bool start, Channel* dead, i
     struct stat st;
     sys::fstat(fd, &st);
     *fresh = Channel{fd, dirst.st_dev, dirst.st_ino, st.st_dev, st.st_ino,
-                     (flags & keeper::Reply::kWatching) != 0};
+                     (flags & keeper::Reply::kWatching) != 0, keeper};
     if (!g_channel.compare_exchange_strong(current, fresh, std::memory_order_acq_rel) &&
         !replaced) {
       // Another thread published first, and ours was never seen: use theirs.
@@ -464,14 +470,16 @@ int send_message(int sock, const keeper::Request& req, const int* fds, int nfds)
 }
 
 // Sends a one-way message on the process's connection, reconnecting (and
-// starting a keeper, when `start`) if its keeper is gone: 0 or -errno.
+// starting a keeper, when `start`) if its keeper is gone: 0 or -errno, and
+// the pid of the keeper it went to in *keeper.
 int send_one_way(int dir, const struct stat& dirst, bool start, const keeper::Request& req,
-                 const int* fds, int nfds) {
+                 const int* fds, int nfds, pid_t* keeper = nullptr) {
   Channel* dead = nullptr;
   int r = -ECONNREFUSED;
   for (int attempt = 0; attempt < 3; ++attempt) {
     Channel* c = channel(dir, dirst, start, dead, &r);
     if (c == nullptr) return r;
+    if (keeper != nullptr) *keeper = c->keeper;
     r = send_message(c->fd, req, fds, nfds);
     if (r != -EPIPE && r != -ECONNRESET && r != -ENOTCONN) return r;
     dead = c;  // the keeper exited or was killed: nothing we sent there matters now
@@ -490,9 +498,11 @@ keeper::Request make_request(keeper::Op op, const char* name) {
 
 // A request on a connection of its own: the Reply's error, with the one
 // descriptor it carries in *fd (or -1).
-int ask_keeper(int dir, const struct stat& dirst, const keeper::Request& req, InFlight* fd) {
+// `named`: ask the keeper of that pid (connect_keeper).
+int ask_keeper(int dir, const struct stat& dirst, const keeper::Request& req, InFlight* fd,
+               pid_t named = 0) {
   InFlight sock;
-  if (int r = connect_keeper(dir, dirst, /*start=*/false, &sock); r < 0) return r;
+  if (int r = connect_keeper(dir, dirst, /*start=*/false, &sock, nullptr, named); r < 0) return r;
   if (int r = send_message(sock.get(), req, nullptr, 0); r < 0) return r;
   keeper::Incoming<keeper::Reply, 1> in;
   long n;
@@ -546,8 +556,12 @@ int open_memfd(const keeper::Record& rec, int flags, const struct stat* dirst, i
   keeper::Request req = make_request(keeper::Op::kGet, nullptr);
   req.dev = rec.dev;
   req.ino = rec.ino;
+  // The keeper it was handed to (which may have retired), then the
+  // directory's (the record may name a keeper that has died).
   InFlight held;
-  int r = ask_keeper(dir, *dirst, req, &held);
+  int r = -ENOENT;
+  if (rec.keeper_pid != 0) r = ask_keeper(dir, *dirst, req, &held, rec.keeper_pid);
+  if (!held.valid()) r = ask_keeper(dir, *dirst, req, &held);
   if (r < 0 || !held.valid()) return r == -ENOENT || r == -ECONNREFUSED || r == 0 ? -ENOENT : r;
   // Our own open file description, with the caller's access mode (and O_TRUNC).
   snprintf(path, sizeof path, "/proc/self/fd/%d", held.get());
@@ -613,6 +627,17 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   mode_t perm = (rst.st_mode & 07777 & ~S_ISVTX) | (mode & S_ISVTX);
   if (sys::fchmod(memfd.get(), perm) < 0 || sys::fstat(memfd.get(), &mst) < 0)
     return kUsePlainFile;
+  keeper::Request req = make_request(keeper::Op::kHold, file.file);
+  req.rec_dev = rst.st_dev;
+  req.rec_ino = rst.st_ino;
+  req.dev = mst.st_dev;
+  req.ino = mst.st_ino;
+  int held = memfd.get();
+  pid_t keeper_pid = 0;
+  if (int e = send_one_way(dir, dirst, /*start=*/true, req, &held, 1, &keeper_pid); e < 0) {
+    debug_log("no keeper (%s): %s is a plain file", strerror(-e), file.file);
+    return kUsePlainFile;
+  }
   // The memfd's number now is the number the caller will get (below), so
   // the record can name it before anyone reads it.
   keeper::Record rec{};
@@ -621,17 +646,8 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   rec.holder_fd = memfd.get();
   rec.dev = mst.st_dev;
   rec.ino = mst.st_ino;
+  rec.keeper_pid = keeper_pid;
   if (sys::pwrite(record.get(), &rec, sizeof rec, 0) != (long)sizeof rec) return kUsePlainFile;
-  keeper::Request req = make_request(keeper::Op::kHold, file.file);
-  req.rec_dev = rst.st_dev;
-  req.rec_ino = rst.st_ino;
-  req.dev = mst.st_dev;
-  req.ino = mst.st_ino;
-  int held = memfd.get();
-  if (int e = send_one_way(dir, dirst, /*start=*/true, req, &held, 1); e < 0) {
-    debug_log("no keeper (%s): %s is a plain file", strerror(-e), file.file);
-    return kUsePlainFile;
-  }
   char path[48];
   snprintf(path, sizeof path, "/proc/self/fd/%d", record.get());
   r = sys::linkat(AT_FDCWD, path, dir, file.file, AT_SYMLINK_FOLLOW);

@@ -222,11 +222,46 @@ void read_unlinks(int64_t now) {
   }
 }
 
+// Whether the keeper `pid` (one that retired) holds the memfd (dev, ino): a
+// kGet at its own name.  It never asks back, so this cannot deadlock.
+bool other_keeper_holds(pid_t pid, uint64_t dev, uint64_t ino) {
+  struct stat dir;
+  if (sys::fstat(kDirFd, &dir) < 0) return true;
+  int s = sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (s < 0) return true;  // cannot tell: live
+  struct sockaddr_un addr;
+  socklen_t len = socket_address(sys::geteuid(), dir, &addr, pid);
+  struct timeval tv = {2, 0};
+  sys::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  bool holds = false;
+  Reply hello;
+  if (sys::connect(s, reinterpret_cast<struct sockaddr*>(&addr), len) == 0 &&
+      sys::call(SYS_recvfrom, s, &hello, sizeof hello, 0, 0, 0) == (long)sizeof hello) {
+    Request req{};
+    req.magic = kRequestMagic;
+    req.op = Op::kGet;
+    req.dev = dev;
+    req.ino = ino;
+    Incoming<Reply, 1> in;
+    int fd;
+    if (sys::call(SYS_sendto, s, &req, sizeof req, MSG_NOSIGNAL, 0, 0) == (long)sizeof req &&
+        sys::recvmsg(s, &in.msg, MSG_CMSG_CLOEXEC) == (long)sizeof in.body) {
+      holds = in.body.error == 0;
+      if (in.descriptors(&fd) == 1) sys::close(fd);
+    }
+  }
+  sys::close(s);
+  return holds;
+}
+
 // Whether the record `rec` names a memfd someone still has: one this keeper
 // holds, or one its holder's /proc/PID/fd/FD still is.  Anything that cannot
 // be judged counts as live: only a record proven stale is ever removed.
 bool record_is_live(const Record& rec) {
   if (find_memfd(rec.dev, rec.ino) != nullptr) return true;
+  if (rec.keeper_pid != 0 && rec.keeper_pid != sys::getpid() &&
+      other_keeper_holds(rec.keeper_pid, rec.dev, rec.ino))
+    return true;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd/%d", rec.holder_pid, rec.holder_fd);
   int m = sys::openat(AT_FDCWD, path, O_PATH | O_CLOEXEC);
@@ -375,39 +410,41 @@ long g_fd_limit = 1024;
 constexpr long kReserve = 16;
 
 // At half its descriptor limit a keeper retires, so that every hand-over
-// already sent still finds a descriptor free: every record it holds is made
-// to name it (openers need not ask), its name is released (the next creator
-// starts a fresh keeper), and its clients' connections are shut for sending
-// (their next message fails, and goes to the fresh keeper) after which what
-// they sent before is read.  It goes on holding its objects, watching for
-// their unlinks, and exits empty.
+// already sent still finds a descriptor free: it releases the election's
+// name (the next creator starts a fresh keeper), and shuts its clients'
+// connections for sending (their next message fails, and goes to the fresh
+// keeper), after which it reads what they had sent.  It goes on holding its
+// objects, answering for them at its own name (the records name it), and
+// watching for their unlinks, and exits empty.
 bool g_retired = false;
 bool must_retire() {
-  return !g_retired && !g_draining && (long)(g_held.count + g_clients.count) + kReserve >= g_fd_limit / 2;
+  return !g_retired && !g_draining &&
+         (long)(g_held.count + g_clients.count) + kReserve >= g_fd_limit / 2;
 }
-void retire(int listener) {
+void retire(int election) {
   log("%zu objects held, half the limit of %ld descriptors: retiring", g_held.count, g_fd_limit);
-  sys::close(listener);
+  sys::close(election);
   for (size_t i = 0; i < g_clients.count; ++i) sys::call(SYS_shutdown, g_clients[i].fd, SHUT_RD);
   drain();
   for (size_t i = 0; i < g_clients.count; ++i) sys::close(g_clients[i].fd);
   g_clients.count = 0;
-  for (size_t i = 0; i < g_held.count; ++i)
-    if (!g_held[i].rewritten) rewrite_record(&g_held[i]);
   g_retired = true;
 }
 
-int run(int listener) {
+// `election`: the directory's name, until it retires; `own`: its own name.
+int run(int election, int own) {
   Array<struct pollfd> pfds;
   int64_t idle_since = now_ms();
   int64_t last_sweep = idle_since;
   int64_t nap_until = 0;
+  constexpr size_t kFirstClient = 3;
   for (;;) {
     int64_t now = now_ms();
     bool napping = now < nap_until;
     pfds.count = 0;
-    if (!pfds.push({g_retired ? -1 : listener, POLLIN, 0})) return 1;
-    if (!pfds.push({napping ? -1 : g_inotify, POLLIN, 0})) return 1;
+    if (!pfds.push({g_retired ? -1 : election, POLLIN, 0}) || !pfds.push({own, POLLIN, 0}) ||
+        !pfds.push({napping ? -1 : g_inotify, POLLIN, 0}))
+      return 1;
     for (size_t i = 0; i < g_clients.count; ++i)
       if (!pfds.push({napping && g_clients[i].kept ? -1 : g_clients[i].fd, POLLIN, 0})) return 1;
     int64_t deadline = last_sweep + kSweepMs;
@@ -421,7 +458,7 @@ int run(int listener) {
     now = now_ms();
     bool batch = false;
     // Clients by descriptor: serving one may drain (and so serve) others.
-    for (size_t k = 2; k < pfds.count; ++k) {
+    for (size_t k = kFirstClient; k < pfds.count; ++k) {
       if (pfds[k].revents == 0) continue;
       size_t i = 0;
       while (i < g_clients.count && g_clients[i].fd != pfds[k].fd) ++i;
@@ -435,12 +472,13 @@ int run(int listener) {
     }
     // After the hand-overs: an unlink seen here is of a record whose memfd
     // came before it (creators send, then link).
-    if (pfds[1].revents & POLLIN) {
+    if (pfds[2].revents & POLLIN) {
       read_unlinks(now);
       batch = true;
     }
-    if (r > 0 && (pfds[0].revents & POLLIN) && !g_retired) accept_clients(listener);
-    if (must_retire()) retire(listener);
+    if (r > 0 && (pfds[0].revents & POLLIN) && !g_retired) accept_clients(election);
+    if (r > 0 && (pfds[1].revents & POLLIN)) accept_clients(own);
+    if (must_retire()) retire(election);
     if (batch) nap_until = now + kBatchMs;
     if (now - last_sweep >= kSweepMs) {
       sweep(now);
@@ -452,7 +490,8 @@ int run(int listener) {
       // Closing the listener resets any client not yet greeted, which then
       // starts another keeper; nothing is held, nothing is lost.
       log("idle, exiting");
-      if (!g_retired) sys::close(listener);
+      if (!g_retired) sys::close(election);
+      sys::close(own);
       return 0;
     }
   }
@@ -519,18 +558,22 @@ int main(int argc, char** argv) {
       g_inotify = -1;
     }
   }
-  int listener = sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listener < 0) return 1;
+  // Our own name first: a keeper that loses the election exits anyway.
+  int own = sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int election = sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (own < 0 || election < 0) return 1;
   struct sockaddr_un addr;
-  socklen_t len = socket_address(sys::geteuid(), dir, &addr);
-  int r = (int)sys::call(SYS_bind, listener, &addr, len);
+  socklen_t len = socket_address(sys::geteuid(), dir, &addr, sys::getpid());
+  if (sys::call(SYS_bind, own, &addr, len) < 0 || sys::call(SYS_listen, own, 128) < 0) return 1;
+  len = socket_address(sys::geteuid(), dir, &addr);
+  int r = (int)sys::call(SYS_bind, election, &addr, len);
   if (r == -EADDRINUSE) {
     log("another keeper is running");
     report(kBusy);
     return 0;
   }
-  if (r < 0 || sys::call(SYS_listen, listener, 128) < 0) return 1;
+  if (r < 0 || sys::call(SYS_listen, election, 128) < 0) return 1;
   log("listening");
   report(kReady);
-  return run(listener);
+  return run(election, own);
 }

@@ -52,7 +52,7 @@ TEST(ShmOpen, CreatesTheObjectInTheBackingDirectoryNotInDevShm) {
   ASSERT_EQ(stat(in_backing(name).c_str(), &by_path), 0);
   if (by_path.st_mode & S_ISVTX) {
     // A memfd object (backing directory on disk): the name is its record.
-    EXPECT_EQ(by_path.st_size, 32);
+    EXPECT_EQ(by_path.st_size, 40);
     EXPECT_EQ(by_path.st_mode & 0777, by_fd.st_mode & 0777);
   } else {
     EXPECT_EQ(by_fd.st_ino, by_path.st_ino);
