@@ -1,27 +1,30 @@
 // lambshm-keeper: holds the memfd of every live shared memory object of one
-// user in one backing directory, so that an object outlives its creator.
+// user in one backing directory, so that an object outlives its creator
+// (docs/design.md, "Shared memory objects on a disk").
 //
 // Started by the first shm_open that creates an object (memfd_store.cpp),
 // with the directory as descriptor 3 and a status socket as descriptor 4.  It
 // forks once (its starter reaps the first process at once; the keeper is then
-// nobody's child but init's), becomes a session leader, and binds its
-// abstract socket name: binding is the election, a second keeper finds the
-// name taken, says so on the status socket and exits.
+// nobody's child but init's), becomes a session leader, and binds two
+// abstract socket names: its own (the directory's plus ":PID") and the
+// directory's.  Binding the directory's is the election: a second keeper
+// finds it taken, says so on the status socket and exits.
 //
 // Clients keep a connection each (a process and its forked children share
 // one) and send one-way messages on it (keeper_protocol.h): kHold hands over
-// a new object's memfd, kDrop says its record was unlinked.  Requests that
-// need an answer (kGet, kClear) come on connections of their own, and are
-// answered only after every message already queued on any connection has
-// been handled, so an answer never misses a hand-over that happened before
-// the question.  Single-threaded; it never blocks on a client.
+// a new object's memfd, kDrop says its record was unlinked (when inotify is
+// missing).  Requests that need an answer (kGet, kClear) come on connections
+// of their own, and are answered only after every message already queued on
+// any connection has been handled, so an answer never misses a hand-over
+// that happened before the question.  Single-threaded; it never blocks on a
+// client.  Kept connections are read in batches (kBatchMs).
 //
-// It drops a memfd when told its record was unlinked, and also when a
-// periodic sweep finds the record gone (an unlinker that died before telling
-// it, or a creator that died before linking it).  It exits once it has held
-// nothing and had no client for kIdleExitMs.  Killed, it takes its objects
-// with it, as a reboot takes /dev/shm's: their records are stale, openers
-// get ENOENT and the next creator has them removed.
+// It drops a memfd when inotify (or kDrop) says its record was unlinked, and
+// when a periodic sweep finds the record gone (a creator that died before
+// linking it).  At half its descriptor limit it retires (retire()).  It
+// exits once it has held nothing and had no client for kIdleExitMs.  Killed,
+// it takes its objects with it, as a reboot takes /dev/shm's: their records
+// are stale, openers get ENOENT and the next creator has them removed.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/inotify.h>
