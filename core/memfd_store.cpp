@@ -482,6 +482,7 @@ int send_one_way(int dir, const struct stat& dirst, bool start, const keeper::Re
     if (keeper != nullptr) *keeper = c->keeper;
     r = send_message(c->fd, req, fds, nfds);
     if (r != -EPIPE && r != -ECONNRESET && r != -ENOTCONN) return r;
+    debug_log("the keeper %d is gone (%s): connecting to a new one", (int)c->keeper, strerror(-r));
     dead = c;  // the keeper exited or was killed: nothing we sent there matters now
   }
   return r;
@@ -584,8 +585,16 @@ int clear_stale(int dir, const struct stat& dirst, const IpcName& file, const st
   req.rec_ino = rec_st.st_ino;
   InFlight none;
   int r;
-  if (channel(dir, dirst, /*start=*/true, nullptr, &r) == nullptr) return -EEXIST;
+  Channel* c = channel(dir, dirst, /*start=*/true, nullptr, &r);
+  if (c == nullptr) return -EEXIST;
   r = ask_keeper(dir, dirst, req, &none);
+  if (r == -ECONNREFUSED) {
+    // No keeper: ours died, with nothing yet to tell us so (a dying
+    // process's sockets can outlive its last thread's exit for a moment).
+    c = channel(dir, dirst, /*start=*/true, c, &r);
+    if (c != nullptr) r = ask_keeper(dir, dirst, req, &none);
+  }
+  if (r != 0) debug_log("%s is in the way and not removed as stale: %s", file.file, strerror(-r));
   return r == 0 ? 0 : -EEXIST;
 }
 
