@@ -429,10 +429,6 @@ Channel* channel(int dir, const struct stat& dirst, bool start, Channel* dead, i
     } else {
       fd = move_above_expected_numbers(sock.release());
     }
-    // Few hand-overs in flight at a time (about 25): a keeper that has to
-    // retire (keeper.cpp) must find room for all it has not read yet.
-    int sndbuf = 16384;
-    sys::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     struct stat st;
     sys::fstat(fd, &st);
     *fresh = Channel{fd, dirst.st_dev, dirst.st_ino, st.st_dev, st.st_ino,

@@ -51,6 +51,7 @@ namespace {
 constexpr int kIdleExitMs = 1000;
 constexpr int kSweepMs = 2000;
 constexpr int kBatchMs = 2;
+constexpr size_t kBusyBatch = 64;  // messages in one batch: see run()
 
 bool g_debug = false;
 
@@ -111,6 +112,12 @@ struct Client {
 };
 Array<Client> g_clients;
 int g_inotify = -1;  // watching the directory for unlinks, or -1
+
+// Descriptors this keeper may have open (its soft limit, raised to the hard
+// one), and how many it keeps free for clients and requests.
+long g_fd_limit = 1024;
+constexpr long kReserve = 16;
+bool g_retired = false;  // see retire()
 
 void drop_at(size_t i) {
   log("dropping %s (fd %d)", g_held[i].name, g_held[i].memfd);
@@ -332,12 +339,21 @@ void reply(int conn, int error, int fd) {
 void drain();
 bool must_retire();
 
+// Whether one more hand-over may be read: before retiring, up to half the
+// limit (must_retire); once retired, up to all but a few descriptors.
+bool room() {
+  return g_retired ? (long)(g_held.count + g_clients.count) + kReserve < g_fd_limit
+                   : !must_retire();
+}
+
+// Messages read by serve() since the run loop last looked.
+size_t g_served = 0;
+
 // Handles every message queued on client `i`: false when it has hung up.
 bool serve(size_t i, int64_t now) {
   int conn = g_clients[i].fd;
-  for (;;) {
-    // Not one hand-over more than retiring leaves room for (must_retire).
-    if (must_retire()) return true;
+  for (;; ++g_served) {
+    if (!room()) return true;
     // A hand-over carries one descriptor; anything more is closed unread.
     Incoming<Request, 1> in;
     Request& req = in.body;
@@ -391,9 +407,14 @@ void drain() {
   g_draining = false;
 }
 
+// Until when listeners are not polled: accept4 found no descriptor free, and
+// a connection left pending would make every poll return at once.
+int64_t g_accept_paused_until = 0;
+
 void accept_clients(int listener) {
   for (;;) {
     int c = (int)sys::call(SYS_accept4, listener, 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c == -EMFILE || c == -ENFILE) g_accept_paused_until = now_ms() + 50;
     if (c < 0) return;
     struct ucred cred;
     socklen_t cred_len = sizeof cred;
@@ -407,19 +428,16 @@ void accept_clients(int listener) {
   }
 }
 
-// Descriptors this keeper may have open (its soft limit, raised to the hard
-// one), and how many it keeps free for clients and requests.
-long g_fd_limit = 1024;
-constexpr long kReserve = 16;
 
-// At half its descriptor limit a keeper retires, so that every hand-over
-// already sent still finds a descriptor free: it releases the election's
-// name (the next creator starts a fresh keeper), and shuts its clients'
-// connections for sending (their next message fails, and goes to the fresh
-// keeper), after which it reads what they had sent.  It goes on holding its
-// objects, answering for them at its own name (the records name it), and
-// watching for their unlinks, and exits empty.
-bool g_retired = false;
+// At half its descriptor limit a keeper retires, so that the hand-overs
+// already sent find descriptors free: it releases the election's name (the
+// next creator starts a fresh keeper), and shuts its clients' connections for
+// sending (their next message fails, and goes to the fresh keeper), after
+// which it reads what they had sent.  It goes on holding its objects,
+// answering for them at its own name (the records name it), and watching for
+// their unlinks, and exits empty.  (Were more in flight than the other half
+// of its descriptors, they would wait in their sockets, alive, until
+// unlinks make room.)
 bool must_retire() {
   return !g_retired && !g_draining &&
          (long)(g_held.count + g_clients.count) + kReserve >= g_fd_limit / 2;
@@ -427,11 +445,11 @@ bool must_retire() {
 void retire(int election) {
   log("%zu objects held, half the limit of %ld descriptors: retiring", g_held.count, g_fd_limit);
   sys::close(election);
+  // Nothing more can be sent; what was is read as room allows (serve()),
+  // and each connection closes once it is empty.
   for (size_t i = 0; i < g_clients.count; ++i) sys::call(SYS_shutdown, g_clients[i].fd, SHUT_RD);
-  drain();
-  for (size_t i = 0; i < g_clients.count; ++i) sys::close(g_clients[i].fd);
-  g_clients.count = 0;
   g_retired = true;
+  drain();
 }
 
 // `election`: the directory's name, until it retires; `own`: its own name.
@@ -445,21 +463,26 @@ int run(int election, int own) {
     int64_t now = now_ms();
     bool napping = now < nap_until;
     pfds.count = 0;
-    if (!pfds.push({g_retired ? -1 : election, POLLIN, 0}) || !pfds.push({own, POLLIN, 0}) ||
+    bool paused = now < g_accept_paused_until;
+    if (!pfds.push({g_retired || paused ? -1 : election, POLLIN, 0}) ||
+        !pfds.push({paused ? -1 : own, POLLIN, 0}) ||
         !pfds.push({napping ? -1 : g_inotify, POLLIN, 0}))
       return 1;
     for (size_t i = 0; i < g_clients.count; ++i)
-      if (!pfds.push({napping && g_clients[i].kept ? -1 : g_clients[i].fd, POLLIN, 0})) return 1;
+      if (!pfds.push({g_clients[i].kept && (napping || !room()) ? -1 : g_clients[i].fd, POLLIN, 0}))
+        return 1;
     int64_t deadline = last_sweep + kSweepMs;
     bool idle = g_held.count == 0 && g_clients.count == 0;
     if (idle) deadline = idle_since + kIdleExitMs;
     if (napping && nap_until < deadline) deadline = nap_until;
+    if (paused && g_accept_paused_until < deadline) deadline = g_accept_paused_until;
     int64_t wait = deadline > now ? deadline - now : 0;
     struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000};
     int r = sys::ppoll(pfds.items, (unsigned)pfds.count, &ts);
     if (r < 0 && r != -EINTR) return 1;
     now = now_ms();
     bool batch = false;
+    g_served = 0;
     // Clients by descriptor: serving one may drain (and so serve) others.
     for (size_t k = kFirstClient; k < pfds.count; ++k) {
       if (pfds[k].revents == 0) continue;
@@ -482,7 +505,12 @@ int run(int election, int own) {
     if (r > 0 && (pfds[0].revents & POLLIN) && !g_retired) accept_clients(election);
     if (r > 0 && (pfds[1].revents & POLLIN)) accept_clients(own);
     if (must_retire()) retire(election);
-    if (batch) nap_until = now + kBatchMs;
+    // A batch that filled a good part of a sender's buffer means a stream
+    // faster than naps can keep up with: read on at once (each send wakes us).
+    // A batch of many means a stream faster than naps keep up with: read on
+    // at once, so that what is in flight (which a retiring keeper must find
+    // room for) stays short.
+    if (batch) nap_until = g_served >= kBusyBatch ? 0 : now + kBatchMs;
     if (now - last_sweep >= kSweepMs) {
       sweep(now);
       last_sweep = now;

@@ -308,10 +308,10 @@ TEST(Keeper, AtItsDescriptorLimitAKeeperHandsOverToAFreshOne) {
   REQUIRE_MEMFD();
   TempDir root("keeper-limit");
   std::string dir = root / "shm";
-  // The keeper inherits its starter's limit of 64 descriptors: it retires
-  // at 15 objects held (64 / 2 - 16 - its one client), so 60 need several.
-  constexpr int kObjects = 60;
-  std::string script = "ulimit -n 64 && exec \"$0\" \"$@\"";
+  // The keeper inherits its starter's limit of 256 descriptors: it retires
+  // at 111 objects held (256 / 2 - 16 - its one client), so 250 need several.
+  constexpr int kObjects = 250;
+  std::string script = "ulimit -n 256 && exec \"$0\" \"$@\"";
   std::vector<std::string> argv = {"/bin/sh", "-c", script, probe()};
   for (int i = 0; i < kObjects; ++i) {
     argv.push_back("shm_open k" + std::to_string(i) + " O_CREAT|O_EXCL|O_RDWR 0600");
@@ -337,7 +337,7 @@ TEST(Keeper, AtItsDescriptorLimitAKeeperHandsOverToAFreshOne) {
     handed_to.insert(rec.keeper);
   }
   int keepers = (int)keepers_of(dir).size();
-  printf("[ figures ] %d objects under a limit of 64 descriptors: %d memfds held by %d keepers, "
+  printf("[ figures ] %d objects under a limit of 256 descriptors: %d memfds held by %d keepers, "
          "%d plain files\n", kObjects, records, keepers, plain);
   EXPECT_EQ(records, kObjects);
   EXPECT_GE(keepers, 2);  // each takes 15, and what was in flight when it retired
