@@ -78,6 +78,7 @@ void find_install(const char* lib_dir_option, Install* out) {
     out->librt = join(overlay, kRtName);
     out->libpthread = join(overlay, kPthreadName);
     out->preload = join(lib_dir_option, kPreloadName);
+    out->keeper = join(lib_dir_option, "lambshm-keeper");
     return;
   }
   char* lib = join(parent, "lib");
@@ -87,6 +88,7 @@ void find_install(const char* lib_dir_option, Install* out) {
     out->librt = build_rt;
     out->libpthread = join(parent, "libpthread_shim/libpthread.so.0");
     out->preload = join(parent, "preload/liblambshm-preload.so");
+    out->keeper = join(parent, "keeper/lambshm-keeper");
     return;
   }
   // A release or a layer: the overlay libraries live in lib/overlay/, off the
@@ -96,6 +98,7 @@ void find_install(const char* lib_dir_option, Install* out) {
   out->librt = join(overlay, kRtName);
   out->libpthread = join(overlay, kPthreadName);
   out->preload = join(lib, kPreloadName);
+  out->keeper = join(lib, "lambshm-keeper");
 }
 
 bool is_lambshm_file(const char* path) {

@@ -42,6 +42,7 @@ struct Install {
   const char* librt;        // paths where each piece is expected
   const char* libpthread;
   const char* preload;
+  const char* keeper;       // lambshm-keeper, which the libraries start
   const char* python_run;   // the directory holding sitecustomize.py
 };
 

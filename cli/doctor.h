@@ -114,6 +114,9 @@ struct BackingFacts {
   bool listed = false;            // opened: its entries, by Kind
   size_t count[4] = {};
   uint64_t bytes = 0;
+  // What an shm object is here (docs/design.md): a memfd held by the keeper,
+  // or a plain file, and why; set once the libraries are known.
+  const char* objects = nullptr;
 };
 
 // lambshm's libraries and the Python hook where find_install expects them.
@@ -128,6 +131,7 @@ struct LibraryFacts {
   const char* shim_missing_dependency = nullptr;  // the stock libpthread the shim loads
   Str hook;           // sitecustomize.py
   bool hook_present = false;
+  bool keeper_present = false;  // install.keeper, executable
 };
 
 // Everything doctor reports and judges.

@@ -187,6 +187,19 @@ void gather_libraries(const Install& install, LibraryFacts* out) {
   out->hook.appendf("%s/sitecustomize.py", install.python_run);
   struct stat st;
   out->hook_present = sys::fstatat(AT_FDCWD, out->hook.c_str(), &st, 0) == 0;
+  out->keeper_present = sys::call(SYS_faccessat, AT_FDCWD, install.keeper, X_OK, 0) == 0;
+}
+
+// How the libraries store an shm object in the backing directory (core/shm.cpp).
+const char* objects_here(const BackingFacts& b, const LibraryFacts& l) {
+  if (!b.space.known) return nullptr;
+  if (is_shmfs(b.space.fs_type)) return "plain files (the directory is in memory)";
+  const char* memfd = getenv("LAMBSHM_MEMFD");
+  if (memfd != nullptr && strcmp(memfd, "0") == 0)
+    return "plain files (LAMBSHM_MEMFD=0): on this disk their pages are written back";
+  if (!l.keeper_present)
+    return "plain files, lambshm-keeper missing: on this disk their pages are written back";
+  return "memfds held by lambshm-keeper: in memory, never written to this disk";
 }
 
 // --- A program ---------------------------------------------------------------------
@@ -251,6 +264,7 @@ bool gather(const char* program, const char* dir_option, const RunOptions& run_o
   gather_backing(&out->backing);
   find_install(run_options.lib_dir, &out->install);
   gather_libraries(out->install, &out->libraries);
+  out->backing.objects = objects_here(out->backing, out->libraries);
   out->active = active_here(out->mechanism, &out->active_how);
   out->run_options = run_options;
   out->run_ok = plan_run(run_options, out->install, &out->plan, &out->run_problem);

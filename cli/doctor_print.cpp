@@ -118,6 +118,7 @@ void print_backing(const BackingFacts& b, const Backing& v, Str* out) {
     out->appendf("  does not exist yet: %s\n",
                  cannot ? problem.c_str() : "it will be created, mode 1777, on first use");
     if (b.parent_stat == 0) print_space(b.space, out);
+    if (b.parent_stat == 0 && b.objects != nullptr) out->appendf("  shm objects: %s\n", b.objects);
   } else if (b.opened < 0) {
     out->appendf("  refused: %s\n", b.refused != nullptr ? b.refused : strerror(-b.opened));
     if (b.have_stat) print_owner(b.st, "", out);
@@ -135,6 +136,7 @@ void print_backing(const BackingFacts& b, const Backing& v, Str* out) {
       return;
     }
     out->append("  writable by this user\n");
+    if (b.objects != nullptr) out->appendf("  shm objects: %s\n", b.objects);
     if (b.listed) print_contents(b, out);
   }
 }
@@ -151,6 +153,8 @@ void print_libraries(const Facts& f, Str* out) {
     out->appendf("  the libpthread.so.0 shim loads the stock library from %s, which is "
                  "missing here\n",
                  l.shim_missing_dependency);
+  out->appendf("  keeper (holds shm objects on a disk): %s %s\n", f.install.keeper,
+               l.keeper_present ? "present" : "missing");
   out->appendf("  Python multiprocessing hook: %s %s\n", l.hook.c_str(),
                l.hook_present ? "present" : "missing");
   out->appendf("  in this environment: %s\n",

@@ -8,7 +8,9 @@
 #include <cstdio>
 
 #include "ipc_name.h"
+#include "keeper_protocol.h"
 #include "linux_syscall.h"
+#include "memfd_store.h"
 #include "sem_ops.h"
 #include "unique_fd.h"
 
@@ -83,6 +85,37 @@ void read_semaphore(int dir_fd, Object* o) {
   o->sem_waiters = (uint32_t)(layout.data >> sem::kWaitersShift);
 }
 
+// A memfd object's record: its size, times and inode from the memfd.
+void read_memfd_record(int dir_fd, Object* o, double now) {
+  if (!keeper::looks_like_record(o->st)) return;
+  UniqueFd fd(sys::openat(dir_fd, o->file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  keeper::Record rec;
+  struct stat st;
+  if (!fd.valid() || sys::fstat(fd.get(), &st) != 0 || st.st_ino != o->st.st_ino ||
+      pread(fd.get(), &rec, sizeof rec, 0) != (ssize_t)sizeof rec ||
+      memcmp(rec.magic, keeper::kRecordMagic, sizeof rec.magic) != 0)
+    return;
+  struct stat dirst;
+  bool have_dir = sys::fstat(dir_fd, &dirst) == 0;
+  UniqueFd memfd(
+      memfd_store::open_record(fd.get(), O_RDONLY | O_CLOEXEC, dir_fd, have_dir ? &dirst : nullptr));
+  if (memfd.get() == -ENOENT) {
+    o->stale = true;
+    o->st.st_size = 0;
+    return;
+  }
+  if (!memfd.valid() || sys::fstat(memfd.get(), &st) != 0) return;
+  o->memfd = true;
+  o->use_dev = st.st_dev;
+  o->use_ino = st.st_ino;
+  o->st.st_size = st.st_size;
+  o->st.st_mode = st.st_mode;  // the object's mode: the record's has S_ISVTX too
+  o->st.st_mtim = st.st_mtim;
+  o->st.st_ctim = st.st_ctim;
+  o->age = now - last_change(o->st);
+  if (o->age < 0) o->age = 0;
+}
+
 struct Dirent64 {
   uint64_t ino;
   int64_t off;
@@ -118,6 +151,8 @@ int list_objects(int dir_fd, Vec<Object>* out) {
   int r = for_each_entry(fd.get(), [&](const char* entry) {
     Object o{};
     if (sys::fstatat(dir_fd, entry, &o.st, AT_SYMLINK_NOFOLLOW) != 0) return;  // gone
+    o.use_dev = o.st.st_dev;
+    o.use_ino = o.st.st_ino;
     o.file = xstrdup(entry);
     o.name = o.file;
     o.age = now - last_change(o.st);
@@ -133,6 +168,7 @@ int list_objects(int dir_fd, Vec<Object>* out) {
       read_semaphore(dir_fd, &o);
     } else {
       o.kind = Kind::kShm;
+      read_memfd_record(dir_fd, &o, now);
     }
     out->push(o);
   });
@@ -156,18 +192,18 @@ struct InodeRef {
 class UserIndex {
  public:
   UserIndex(dev_t dev, Vec<Object>* objects) : dev_(dev), objects_(objects) {
-    for (size_t i = 0; i < objects->size(); ++i) refs_.push({(*objects)[i].st.st_ino, i});
+    for (size_t i = 0; i < objects->size(); ++i) refs_.push({(*objects)[i].use_ino, i});
     std::sort(refs_.begin(), refs_.end(),
               [](const InodeRef& a, const InodeRef& b) { return a.ino < b.ino; });
   }
 
   void note(dev_t dev, ino_t ino, pid_t pid) {
-    if (dev != dev_) return;
     const InodeRef* it = std::lower_bound(
         refs_.begin(), refs_.end(), ino,
         [](const InodeRef& r, ino_t value) { return r.ino < value; });
     for (; it != refs_.end() && it->ino == ino; ++it) {
       Object& o = (*objects_)[it->index];
+      if (dev != (o.memfd ? o.use_dev : dev_)) continue;
       if (o.pid_count > 0 && o.pids[o.pid_count - 1] == pid) continue;
       o.pids = static_cast<pid_t*>(xrealloc(o.pids, (o.pid_count + 1) * sizeof(pid_t)));
       o.pids[o.pid_count++] = pid;
@@ -228,6 +264,14 @@ int scan_fds(int pid_fd, pid_t pid, UserIndex* index) {
   });
 }
 
+// Whether the process is a lambshm-keeper (its comm, as the kernel names it).
+bool is_keeper(int pid_fd) {
+  UniqueFd comm(sys::openat(pid_fd, "comm", O_RDONLY | O_CLOEXEC));
+  char name[32] = {};
+  long n = comm.valid() ? sys::read(comm.get(), name, sizeof name - 1) : -1;
+  return n > 0 && strcmp(name, "lambshm-keeper\n") == 0;
+}
+
 }  // namespace
 
 void find_users(const struct stat& dir_st, Vec<Object>* objects, Vec<Uninspected>* uninspected) {
@@ -245,6 +289,7 @@ void find_users(const struct stat& dir_st, Vec<Object>* objects, Vec<Uninspected
     if (pid == self) return;
     UniqueFd pid_fd(sys::openat(proc.get(), entry, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!pid_fd.valid()) return;  // exited
+    if (is_keeper(pid_fd.get())) return;  // it holds objects; it does not use them
     int a = scan_maps(pid_fd.get(), pid, &index);
     int b = scan_fds(pid_fd.get(), pid, &index);
     if (a == -EACCES || a == -EPERM || b == -EACCES || b == -EPERM) {

@@ -6,7 +6,8 @@
 //   sem    "sem.NAME", a regular file: the named semaphore NAME
 //   tmp    ".lambshm-tmp-*": a semaphore being created; one that stays is
 //          the leftover of a creator killed half-way (orphaned)
-//   shm    any other regular file: the shm object of that name
+//   shm    any other regular file: the shm object of that name (a plain
+//          file, or the record of a memfd object)
 //   other  anything else (directories, symbolic links, FIFOs): never made by
 //          lambshm; listed, never removed by gc
 #pragma once
@@ -45,6 +46,14 @@ struct Object {
   uint32_t sem_waiters;
   pid_t* pids;       // processes that have it open or mapped
   size_t pid_count;
+  // kShm whose file is a memfd record (docs/design.md): `st` is the record's
+  // with the memfd's size and times; users are matched by the memfd's inode
+  // (a keeper is not a user).  A stale record (nobody holds its memfd) has no
+  // users and size 0.
+  bool memfd;
+  bool stale;
+  dev_t use_dev;  // the inode processes have open: the file's, or the memfd's
+  ino_t use_ino;
 };
 
 // Every entry of the directory, sorted by name then kind; 0 or -errno.

@@ -18,6 +18,11 @@ int __libc_start_main(int (*main)(int, char**, char**), int argc, char** argv,
                       void (*init)(int, char**, char**), void (*fini)(), void (*rtld_fini)(),
                       void* stack_end);
 
+// What crtbegin.o would define: an executable's handle for atexit-like
+// registrations (pthread_atfork in libc_nonshared.a refers to it); 0, as
+// crtbegin.o has it in an executable.
+__attribute__((visibility("hidden"))) void* __dso_handle = nullptr;
+
 // Bounds of the executable's DT_INIT_ARRAY, defined by the linker.
 extern void (*const __init_array_start[])(int, char**, char**) __attribute__((visibility("hidden")));
 extern void (*const __init_array_end[])(int, char**, char**) __attribute__((visibility("hidden")));

@@ -6,15 +6,19 @@
 #include <cstdlib>
 #include <cstring>
 
+#include <linux/magic.h>
+
 #include <atomic>
 
 #include "ipc_name.h"
+#include "log_line.h"
 #include "linux_syscall.h"
 
 namespace lambshm {
 
 void make_dir_config(const char* env_dir, const char* env_debug, DirConfig* out) {
   out->debug = env_debug != nullptr && strcmp(env_debug, "1") == 0;
+  out->memfd = true;
   out->error = 0;
   const char* dir = (env_dir != nullptr && env_dir[0] != '\0') ? env_dir : kDefaultDir;
   size_t length = strlen(dir);
@@ -121,10 +125,12 @@ namespace {
 std::atomic<const DirConfig*> g_config{nullptr};
 std::atomic<bool> g_static_slot_taken{false};
 DirConfig g_static_config;
-DirConfig g_out_of_memory_config = {"", "", 0, false, ENOMEM};
+DirConfig g_out_of_memory_config = {"", "", 0, false, ENOMEM, false};
 
 void load_config(DirConfig* out) {
   make_dir_config(secure_getenv("LAMBSHM_DIR"), secure_getenv("LAMBSHM_DEBUG"), out);
+  const char* memfd = secure_getenv("LAMBSHM_MEMFD");
+  out->memfd = !(memfd != nullptr && strcmp(memfd, "0") == 0);
 }
 
 // One validated descriptor.  Handles are immutable once published; a replaced
@@ -134,6 +140,7 @@ struct DirHandle {
   int fd;
   dev_t dev;
   ino_t ino;
+  bool in_memory;  // tmpfs or ramfs: see backing_dir_in_memory()
   DirHandle* retired_next;
 };
 std::atomic<DirHandle*> g_handle{nullptr};
@@ -169,29 +176,10 @@ bool still_good(const DirHandle* h) {
   return dir_policy_violation(st) == nullptr;
 }
 
-// POSIX: the descriptor shm_open returns is the lowest one free, and glibc
-// keeps none open between calls.  So the directory's descriptor moves out of
-// the numbers a program expects to get next: to the top of the soft
-// RLIMIT_NOFILE (capped, so that a huge limit does not grow the descriptor
-// table much).  Each of our libraries in a process keeps one, so at the limit
-// a few numbers below the top are tried, then half of it.  When none is free,
-// it stays where it is.
-int move_above_expected_numbers(int fd) {
-  constexpr rlim_t kMaxFloor = 1023;
-  constexpr rlim_t kTopSlots = 4;
-  struct rlimit limit;
-  if (sys::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == 0) return fd;
-  rlim_t top = limit.rlim_cur - 1 < kMaxFloor ? limit.rlim_cur - 1 : kMaxFloor;
-  for (rlim_t i = 0; i <= kTopSlots; ++i) {
-    rlim_t floor = i < kTopSlots ? top - i : top / 2;
-    if (top < i || floor <= (rlim_t)fd) break;
-    int high = sys::fcntl(fd, F_DUPFD_CLOEXEC, (long)floor);
-    if (high >= 0) {
-      sys::close(fd);
-      return high;
-    }
-  }
-  return fd;
+bool fs_in_memory(int fd) {
+  struct statfs fs;
+  if (sys::fstatfs(fd, &fs) != 0) return false;
+  return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
 }
 
 int reopen(DirHandle* seen) {
@@ -230,7 +218,7 @@ int reopen(DirHandle* seen) {
   } else {
     fd = move_above_expected_numbers(fd);
   }
-  *fresh = DirHandle{fd, st.st_dev, st.st_ino, nullptr};
+  *fresh = DirHandle{fd, st.st_dev, st.st_ino, fs_in_memory(fd), nullptr};
   DirHandle* expected = seen;
   if (g_handle.compare_exchange_strong(expected, fresh, std::memory_order_acq_rel)) {
     if (seen != nullptr) retire(seen);  // memory only: readers may still hold it
@@ -246,6 +234,31 @@ int reopen(DirHandle* seen) {
 }
 
 }  // namespace
+
+// POSIX: the descriptor shm_open returns is the lowest one free, and glibc
+// keeps none open between calls.  So the directory's descriptor moves out of
+// the numbers a program expects to get next: to the top of the soft
+// RLIMIT_NOFILE (capped, so that a huge limit does not grow the descriptor
+// table much).  Each of our libraries in a process keeps one, so at the limit
+// a few numbers below the top are tried, then half of it.  When none is free,
+// it stays where it is.
+int move_above_expected_numbers(int fd) {
+  constexpr rlim_t kMaxFloor = 1023;
+  constexpr rlim_t kTopSlots = 4;
+  struct rlimit limit;
+  if (sys::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == 0) return fd;
+  rlim_t top = limit.rlim_cur - 1 < kMaxFloor ? limit.rlim_cur - 1 : kMaxFloor;
+  for (rlim_t i = 0; i <= kTopSlots; ++i) {
+    rlim_t floor = i < kTopSlots ? top - i : top / 2;
+    if (top < i || floor <= (rlim_t)fd) break;
+    int high = sys::fcntl(fd, F_DUPFD_CLOEXEC, (long)floor);
+    if (high >= 0) {
+      sys::close(fd);
+      return high;
+    }
+  }
+  return fd;
+}
 
 const DirConfig& dir_config() {
   if (const DirConfig* c = g_config.load(std::memory_order_acquire)) return *c;
@@ -265,6 +278,20 @@ int backing_dir_fd() {
   DirHandle* h = g_handle.load(std::memory_order_acquire);
   if (h != nullptr && still_good(h)) return h->fd;
   return reopen(h);
+}
+
+bool backing_dir_in_memory(int fd, dev_t* dev, ino_t* ino) {
+  DirHandle* h = g_handle.load(std::memory_order_acquire);
+  if (h != nullptr && h->fd == fd) {
+    *dev = h->dev;
+    *ino = h->ino;
+    return h->in_memory;
+  }
+  struct stat st;
+  if (sys::fstat(fd, &st) != 0) return true;
+  *dev = st.st_dev;
+  *ino = st.st_ino;
+  return fs_in_memory(fd);
 }
 
 int backing_dir_fd_unchecked() {
@@ -298,12 +325,8 @@ void debug_log(const char* format, ...) {
   int n = snprintf(line, sizeof line, "lambshm: ");
   va_list ap;
   va_start(ap, format);
-  int m = vsnprintf(line + n, sizeof line - n - 1, format, ap);
+  write_log_line(line, sizeof line, n, format, ap);
   va_end(ap);
-  size_t length = n + (m < 0 ? 0 : (size_t)m);
-  if (length > sizeof line - 2) length = sizeof line - 2;
-  line[length++] = '\n';
-  sys::write(2, line, length);
 }
 
 }  // namespace lambshm

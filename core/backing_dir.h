@@ -33,6 +33,7 @@ struct DirConfig {
   size_t slash_length;        // strlen(path_slash)
   bool debug;                 // LAMBSHM_DEBUG=1: explain refusals on stderr
   int error;                  // non-zero: $LAMBSHM_DIR is unusable; calls fail with it
+  bool memfd;                 // shm objects may be memfds (LAMBSHM_MEMFD=0: never)
 };
 
 // Builds the configuration from the two environment values (either may be null).
@@ -59,6 +60,17 @@ const DirConfig& dir_config();
 // A borrowed descriptor (never close it) of the validated backing directory,
 // or -errno.  Costs one fstat when the cached descriptor is still good.
 int backing_dir_fd();
+
+// Whether `fd` (from backing_dir_fd()) is on a file system that keeps files
+// in memory (tmpfs, ramfs), where plain object files are as fast as memfds;
+// fills the directory's identity.  Answered from the cache for its descriptor.
+bool backing_dir_in_memory(int fd, dev_t* dev, ino_t* ino);
+
+// POSIX: the descriptor shm_open returns is the lowest one free, and glibc
+// keeps none open between calls, so a descriptor lambshm keeps across calls
+// moves out of the numbers a program expects next (backing_dir.cpp says
+// where).  Returns its new number (the old one is closed), or `fd` itself.
+int move_above_expected_numbers(int fd);
 
 // The cached descriptor without that check, or -1 when none is cached yet.
 // Only for lookups whose result is verified independently (by inode).

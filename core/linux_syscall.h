@@ -12,8 +12,12 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <linux/memfd.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <time.h>
@@ -97,6 +101,13 @@ inline int unlinkat(int dirfd, const char* path, int flags) {
 inline long pwrite(int fd, const void* buf, size_t len, off_t off) {
   return call(SYS_pwrite64, fd, buf, len, off);
 }
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)  // Linux 3.15; glibc 2.26's headers lack it
+#endif
+inline int renameat2(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
+                     unsigned flags) {
+  return (int)call(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
 inline long write(int fd, const void* buf, size_t len) { return call(SYS_write, fd, buf, len); }
 inline long getrandom(void* buf, size_t len, unsigned flags) {
   return call(SYS_getrandom, buf, len, flags);
@@ -111,6 +122,44 @@ inline int sched_getaffinity(pid_t pid, size_t size, void* mask) {
   return (int)call(SYS_sched_getaffinity, pid, size, mask);
 }
 inline pid_t getpid() { return (pid_t)call(SYS_getpid); }
+inline uid_t getuid() { return (uid_t)call(SYS_getuid); }
+inline long pread(int fd, void* buf, size_t len, off_t off) {
+  return call(SYS_pread64, fd, buf, len, off);
+}
+inline long read(int fd, void* buf, size_t len) { return call(SYS_read, fd, buf, len); }
+inline int ftruncate(int fd, off_t length) { return (int)call(SYS_ftruncate, fd, length); }
+inline int fstatfs(int fd, struct statfs* st) { return (int)call(SYS_fstatfs, fd, st); }
+// memfd_create is not in glibc 2.26's libc: the system call, -ENOSYS before Linux 3.17.
+inline int memfd_create(const char* name, unsigned flags) {
+  return (int)call(SYS_memfd_create, name, flags);
+}
+inline int socket(int domain, int type, int protocol) {
+  return (int)call(SYS_socket, domain, type, protocol);
+}
+inline int socketpair(int domain, int type, int protocol, int sv[2]) {
+  return (int)call(SYS_socketpair, domain, type, protocol, sv);
+}
+inline int connect(int fd, const struct sockaddr* addr, socklen_t len) {
+  return (int)call(SYS_connect, fd, addr, len);
+}
+inline long sendmsg(int fd, const struct msghdr* msg, int flags) {
+  return call(SYS_sendmsg, fd, msg, flags);
+}
+inline long recvmsg(int fd, struct msghdr* msg, int flags) {
+  return call(SYS_recvmsg, fd, msg, flags);
+}
+inline int getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
+  return (int)call(SYS_getsockopt, fd, level, name, value, len);
+}
+inline int setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
+  return (int)call(SYS_setsockopt, fd, level, name, value, len);
+}
+inline int ppoll(struct pollfd* fds, unsigned n, const struct timespec* timeout) {
+  return (int)call(SYS_ppoll, fds, n, timeout, nullptr, 8);
+}
+inline pid_t wait4(pid_t pid, int* status, int options) {
+  return (pid_t)call(SYS_wait4, pid, status, options, nullptr);
+}
 
 // mmap returns an address or -errno; callers test with is_error().
 inline long mmap(void* addr, size_t len, int prot, int flags, int fd, off_t off) {

@@ -225,8 +225,9 @@ TEST(Processes, SurvivesTheProgramClosingAndReusingTheDirectoryDescriptor) {
 TEST(BackingDirectory, IsTakenFromLambshmDirAndCreated) {
   TempDir root("env");
   std::string dir = root / "objects";
+  // The plain-file layout (a memfd object's record is covered by memfd_test).
   ProcResult r = run({probe(), "shm_open x O_CREAT|O_RDWR 0600", "sem_open y O_CREAT 0600 0", "ls"},
-                     {"LAMBSHM_DIR=" + dir});
+                     {"LAMBSHM_DIR=" + dir, "LAMBSHM_MEMFD=0"});
   EXPECT_EQ(r.out,
             "shm_open x O_CREAT|O_RDWR 0600 -> fd cloexec\n"
             "sem_open y O_CREAT 0600 0 -> sem\n"
@@ -322,7 +323,7 @@ TEST(BackingDirectory, IsRecreatedWhenDeletedWhileInUse) {
   std::string dir = root / "shm";
   ProcResult r = run({probe(), "shm_open a O_CREAT|O_RDWR 0600", "rmtree " + dir,
                       "shm_open b O_CREAT|O_RDWR 0600", "ls"},
-                     {"LAMBSHM_DIR=" + dir});
+                     {"LAMBSHM_DIR=" + dir, "LAMBSHM_MEMFD=0"});
   EXPECT_EQ(r.out,
             "shm_open a O_CREAT|O_RDWR 0600 -> fd cloexec\nrmtree " + dir + " -> 0\n"
             "shm_open b O_CREAT|O_RDWR 0600 -> fd cloexec\nls -> 1 entries\n  b 600 0\n");

@@ -49,6 +49,8 @@ check "bullseye stock: doctor fails (status 1) and says why: ENOSYS, no tmpfs" \
   test "$rc" = 1 -a -n "$(has 'fail with ENOSYS' && has 'no tmpfs is mounted' && echo y)"
 check "bullseye stock: doctor says lambshm run fixes it" has "To fix: run it under lambshm"
 check "bullseye stock: doctor picks the overlay for glibc 2.31" has "lambshm run: would use overlay"
+check "doctor: on the sandbox's disk /tmp, shm objects are memfds held by the keeper" \
+  has "shm objects: memfds held by lambshm-keeper"
 
 in_sandbox "$stock $L doctor --for python3"
 check "doctor --for python3: stock libpthread/librt as things stand, status 1" \

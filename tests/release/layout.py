@@ -12,7 +12,7 @@ DOCUMENTS = ["LICENSE", "MANIFEST", "README.md", "docs/"] + sorted(
     for d, ds, fs in os.walk(os.path.join(TOP, "docs")) for n in ds + fs)
 RELEASE_TREE = sorted(DOCUMENTS + [
     "bin/", "bin/lambshm", "bin/lambshm-exec-wrapper",
-    "lib/", "lib/liblambshm-preload.so", "lib/overlay/", "lib/overlay/libpthread.so.0",
+    "lib/", "lib/lambshm-keeper", "lib/liblambshm-preload.so", "lib/overlay/", "lib/overlay/libpthread.so.0",
     "lib/overlay/librt.so.1", "python/", "python/__pycache__/", "python/lambshm-mp-hook.pth",
     "python/lambshm_check.py", "python/lambshm_mp_hook.py", "python/lambshm_mp_patch.py",
     "python/run/", "python/run/__pycache__/",

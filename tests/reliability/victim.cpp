@@ -20,13 +20,16 @@
 //   peer ok ADDR INODE | peer err ERRNO_NUMBER
 //   peer-still-mapped yes|no      after our sem_close, the peer's reference remains
 //   leak fd N TARGET              a descriptor opened in the window and still open
-//                                 ("dirfd" when it is the backing directory)
+//                                 ("dirfd" when it is the backing directory,
+//                                 "keeper" when it is the connection to the keeper)
 //   leak map LINE                 a mapping of a file of the backing directory left
 //                                 after every sem_close
 #include "old_abi.h"
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -97,6 +100,17 @@ std::set<int> open_fds() {
   }
   closedir(d);
   return fds;
+}
+
+
+// Whether `fd` is the connection lambshm keeps to its keeper (an abstract
+// Unix socket named "lambshm-keeper:...", core/keeper_protocol.h).
+bool is_keeper_connection(int fd) {
+  struct sockaddr_un addr = {};
+  socklen_t len = sizeof addr;
+  if (getpeername(fd, reinterpret_cast<struct sockaddr*>(&addr), &len) != 0) return false;
+  return addr.sun_family == AF_UNIX && addr.sun_path[0] == '\0' &&
+         strncmp(addr.sun_path + 1, "lambshm-keeper:", 15) == 0;
 }
 
 std::string fd_target(int fd) {
@@ -207,7 +221,8 @@ int main(int argc, char** argv) {
   for (int now : open_fds()) {
     if (before.count(now)) continue;
     std::string target = fd_target(now);
-    printf("leak fd %d %s\n", now, target == g_dir ? "dirfd" : target.c_str());
+    printf("leak fd %d %s\n", now,
+           target == g_dir ? "dirfd" : is_keeper_connection(now) ? "keeper" : target.c_str());
   }
   report_mappings();
   fflush(stdout);

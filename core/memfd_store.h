@@ -1,0 +1,32 @@
+// Shared memory objects whose pages are memfds, named by record files in the
+// backing directory and kept alive by a keeper process (docs/design.md).
+// Used by shm.cpp when the backing directory is not in memory (a disk /tmp).
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "ipc_name.h"
+
+namespace lambshm::memfd_store {
+
+// Result of open() when this store cannot serve the call and the caller
+// should use a plain file instead (memfd_create missing, no keeper, no
+// descriptors to spare).  Never a real -errno.
+inline constexpr int kUsePlainFile = -100000;
+
+// shm_open in directory `dir` (identity dev/ino): a descriptor, -errno or
+// kUsePlainFile.  Existing plain object files are opened as such.
+int open(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t mode);
+
+// shm_unlink: 0 or -errno, as unlinkat; tells the keeper to let go.
+int unlink(int dir, dev_t dev, ino_t ino, const IpcName& file);
+
+// Opens the memfd a record names: a descriptor with `flags` (an access mode,
+// O_TRUNC, O_CLOEXEC), -ENOENT when the record is stale (nobody holds it), or
+// -errno.  `record` is an open record file (not closed here); the keeper of
+// directory `dir` (identity `dirst`) is asked when the record's holder no
+// longer has it, unless `dirst` is null.
+int open_record(int record, int flags, int dir, const struct stat* dirst);
+
+}  // namespace lambshm::memfd_store
