@@ -610,7 +610,8 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   if ((oflag & O_ACCMODE) != O_RDWR) {
     char path[48];
     snprintf(path, sizeof path, "/proc/self/fd/%d", memfd.get());
-    other_mode = InFlight([&] { return sys::openat(AT_FDCWD, path, (oflag & O_ACCMODE) | O_CLOEXEC); });
+    other_mode =
+        InFlight([&] { return sys::openat(AT_FDCWD, path, (oflag & O_ACCMODE) | O_CLOEXEC); });
     if (!other_mode.valid()) {
       debug_log("cannot reopen a memfd (%s; is /proc mounted?): %s is a plain file",
                 strerror(-other_mode.get()), file.file);

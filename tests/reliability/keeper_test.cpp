@@ -209,7 +209,8 @@ TEST(Keeper, KilledAtAnyMomentCreatorsCarryOnAndNothingIsCrossed) {
   stop.store(true);
   worker.join();
   printf("[ figures ] %d keepers killed; %d objects created (%d failed), reopened %d, lost %d, "
-         "crossed %d, other errors %d\n", kills, created, create_failed, same, lost, crossed, other);
+         "crossed %d, other errors %d\n",
+         kills, created, create_failed, same, lost, crossed, other);
   EXPECT_GT(kills, 5);
   EXPECT_EQ(create_failed, 0);
   EXPECT_EQ(crossed, 0);
@@ -328,7 +329,8 @@ TEST(Keeper, AtItsDescriptorLimitAKeeperHandsOverToAFreshOne) {
     ASSERT_EQ(stat((dir + "/" + n).c_str(), &st), 0) << n << "\n" << r.out;
     if (st.st_mode & S_ISVTX) ++records; else ++plain;
     std::string want = "value" + std::to_string(i);
-    ProcResult c = run({probe(), "shm_open " + n + " O_RDONLY 0", "pread " + std::to_string(want.size())},
+    ProcResult c = run({probe(), "shm_open " + n + " O_RDONLY 0",
+                        "pread " + std::to_string(want.size())},
                        {"LAMBSHM_DIR=" + dir});
     EXPECT_EQ(c.out, "shm_open " + n + " O_RDONLY 0 -> fd cloexec\npread " +
                          std::to_string(want.size()) + " -> " + want + "\n")
