@@ -41,9 +41,10 @@ int unlink(const char* name) {
   if (dir < 0) return dir;
   dev_t dev;
   ino_t ino;
-  if (!dir_config().memfd || backing_dir_in_memory(dir, &dev, &ino))
-    return unlink_object(name, kShmPrefix);
-  return memfd_store::unlink(dir, dev, ino, file);
+  if (dir_config().memfd && !backing_dir_in_memory(dir, &dev, &ino))
+    return memfd_store::unlink(dir, dev, ino, file);
+  int r = sys::unlinkat(dir, file.file, 0);
+  return r == -EPERM ? -EACCES : r;  // another user's file in a sticky directory, as glibc says
 }
 
 }  // namespace lambshm::shm
