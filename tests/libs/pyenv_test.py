@@ -11,7 +11,14 @@ every start method, the resource tracker's cleanup, and the Value/Array
 hook, as libs_test.py runs them for 3.13 and 3.14: stock must fail, lambshm
 pass with the backing directory empty.
 
-Usage: pyenv_test.py SANDBOX LAYER_TOOL BUILD_DIR [VERSION...]   (default: 3.12)
+No mirror has compiled libraries (numpy, scikit-learn, PyTorch) for 3.12, but
+joblib (loky included) and tqdm are pure Python, the same files as their
+py3-none-any wheels: they are taken from the newest libs userland this run
+builds (PURE_FROM) and put on PYTHONPATH, and libs_workload.py's joblib,
+tqdm and ProcessPoolExecutor cases run too.
+
+Usage: pyenv_test.py SANDBOX LAYER_TOOL ROOTFS_TOOL BUILD_DIR [VERSION...]
+                                                       (default: 3.12)
 """
 import glob
 import os
@@ -23,13 +30,43 @@ import tempfile
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(here))
 sys.path.insert(0, here)
-from libs_test import LAMBDA_PATH, MP_CASES, judge, parse  # noqa: E402
+from libs_test import LAMBDA_PATH, MP_CASES, judge, parse, userlands_for  # noqa: E402
 from tap import Tap  # noqa: E402
+
+# libs_workload.py's cases that need no compiled library, and what they import.
+PURE_CASES = {"joblib-loky": "joblib", "joblib-mp": "joblib", "tqdm": "tqdm", "ppe": None}
+# Where joblib and tqdm come from: the first of these libs userlands the run
+# builds anyway (libs_test.py's choice), so none is built for this test alone.
+PURE_FROM = ["sid", "trixie", "bookworm"]
+PURE_PACKAGES = ["joblib", "tqdm", "threadpoolctl.py"]
+
+
+def pure_packages(rootfs_tool, arch, site):
+    """Copies joblib and tqdm from a libs userland into `site`; returns the
+    userland's name, or None (and why) when this run builds none of them."""
+    chosen = [u for u in PURE_FROM if u in userlands_for(arch)]
+    if not chosen:
+        return None, (f"none of the libs userlands {', '.join(PURE_FROM)} is chosen "
+                      f"(LAMBSHM_LIBS_USERLANDS_{arch.upper()})")
+    r = subprocess.run([rootfs_tool, "--suite", chosen[0], "--with", "libs", "--arch", arch],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, f"the {chosen[0]}-libs-{arch} userland did not build: {r.stderr.strip()}"
+    dist = os.path.join(r.stdout.strip(), "usr", "lib", "python3", "dist-packages")
+    os.mkdir(site)
+    for name in PURE_PACKAGES:
+        src = os.path.join(dist, name)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(site, name),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        elif os.path.exists(src):
+            shutil.copy(src, site)
+    return chosen[0], None
 
 
 def main():
-    sandbox, layer_tool, build = sys.argv[1:4]
-    versions = sys.argv[4:] or ["3.12"]
+    sandbox, layer_tool, rootfs_tool, build = sys.argv[1:5]
+    versions = sys.argv[5:] or ["3.12"]
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox")
         return 77
@@ -50,8 +87,9 @@ def main():
         layer = os.path.join(work, "opt")
         subprocess.run([layer_tool, build, layer], check=True)
         os.chmod(work, 0o755)
-        for f in ("run_case.sh", "../lambda/mp_workload.py"):
+        for f in ("run_case.sh", "libs_workload.py", "../lambda/mp_workload.py"):
             shutil.copy(os.path.join(here, f), mnt)
+        source, why_not = pure_packages(rootfs_tool, native, os.path.join(mnt, "site"))
         os.chmod(mnt, 0o755)
         for version, pythons in found.items():
             if not pythons:
@@ -60,9 +98,16 @@ def main():
             prefix = os.path.dirname(os.path.dirname(pythons[-1]))  # the newest patch release
             name = os.path.basename(prefix)
             base = [sandbox, "--host", "--bind", f"{prefix}:/usr/local", "--mnt", mnt,
-                    "--opt", layer, "--env", f"LD_LIBRARY_PATH=/usr/local/lib:{LAMBDA_PATH}"]
-            for case in MP_CASES:
+                    "--opt", layer, "--env", f"LD_LIBRARY_PATH=/usr/local/lib:{LAMBDA_PATH}",
+                    "--env", "PYTHONPATH=/mnt/site", "--env", "PYTHONDONTWRITEBYTECODE=1"]
+            cases = MP_CASES + [c for c, needs in PURE_CASES.items() if source or not needs]
+            for case in PURE_CASES:
+                if PURE_CASES[case] and not source:
+                    tap.skip(f"pyenv {name} {case}", f"no {PURE_CASES[case]}: {why_not}")
+            for case in cases:
                 what = f"pyenv {name} {case} (preload, glibc of this machine)"
+                if PURE_CASES.get(case):
+                    what += f", {PURE_CASES[case]} from {source}"
                 out = subprocess.run(base + ["--", "/bin/sh", "/mnt/run_case.sh", "both",
                                              f"python{version}", case],
                                      capture_output=True, text=True, timeout=1800)
