@@ -49,7 +49,7 @@ USERLANDS = {
 }
 # Which userlands run, by architecture: tools/test sets LAMBSHM_LIBS_USERLANDS_AMD64
 # and _ARM64 from LAMBSHM_LIBS_USERLANDS (see there why the default is short:
-# arm64's userlands and cases run under qemu-user: 25 minutes cold for two).
+# arm64's userlands and cases run under qemu-user, PyTorch's slowly).
 DEFAULT_USERLANDS = {"amd64": "bullseye sid", "arm64": ""}
 
 
@@ -137,8 +137,9 @@ def main():
     arch = os.environ.get("LAMBSHM_SANDBOX_ARCH") or native
     chosen = only or userlands_for(arch)
     if not chosen:
-        print(f"1..0 # SKIP no libs userland for {arch} by default: under qemu-user they take "
-              f"25 minutes; set LAMBSHM_LIBS_USERLANDS_{arch.upper()}=\"sid bullseye\" to choose")
+        print(f"1..0 # SKIP no libs userland for {arch} by default: under qemu-user one takes "
+              f"30 minutes or more; set LAMBSHM_LIBS_USERLANDS_{arch.upper()}=\"sid bullseye\" "
+              "to choose")
         return 0  # Meson's TAP reads the plan's SKIP; exit status 77 would be an error
     tap = Tap()
     results = []

@@ -31,7 +31,10 @@ import warnings
 
 FALLBACK = re.compile(r"serial mode|falling back to threading|not available on your system|"
                       r"Function not implemented|\[Errno 38\]")
-RENDEZVOUS_TIMEOUT = 120  # seconds; qemu starts workers slowly
+# Seconds a worker may take to start and check in.  Under qemu-user a child
+# that imports PyTorch 2 (spawn, forkserver) takes minutes, with a real
+# /dev/shm too.
+RENDEZVOUS_TIMEOUT = 600 if os.environ.get("LAMBSHM_TEST_EMULATOR") else 120
 
 
 def rendezvous(directory, parent):
