@@ -11,8 +11,8 @@ LD_LIBRARY_PATH, the runtime started through the exec wrapper
 void); lambshm must pass every start method with exact results, two or more
 worker PIDs and no fallback warning, and leave the backing directory empty.
 A foreign architecture's userland runs under qemu-user; the workloads are
-told so (LAMBSHM_TEST_EMULATOR) and a start method the emulator cannot run
-is a skipped check that names it (libs_workload.EMULATOR_CANNOT).
+told so (LAMBSHM_TEST_EMULATOR), and a case the emulator cannot run is a
+skipped check that names it (libs_workload.EMULATOR_CANNOT).
 
 Usage: libs_test.py SANDBOX LAYER_TOOL ROOTFS_TOOL BUILD_DIR
                     [--userland NAME]... [--case NAME]... [--timing REPORT.json]
@@ -30,6 +30,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tap import Tap  # noqa: E402
+from libs_workload import EMULATOR_CANNOT  # noqa: E402
 
 here = os.path.dirname(os.path.abspath(__file__))
 LIB_CASES = ["joblib-loky", "joblib-mp", "sklearn", "torch-dataloader", "torch-sharing",
@@ -82,27 +83,14 @@ def first_error(lines):
     return next((l for l in reversed(lines) if l.strip()), "no output")
 
 
-def emulator_env(arch, native):
-    """The sandbox's --env naming the user-mode emulator a foreign `arch`
-    runs under, as tests/harness/target-exec names it; none natively."""
+def emulator(arch, native):
+    """The user-mode emulator a foreign `arch` runs under, named as
+    tests/harness/target-exec names it; None natively."""
     if arch == native:
-        return []
+        return None
     qemu = {"arm64": "aarch64", "amd64": "x86_64"}[arch]
-    version = subprocess.run([f"/usr/bin/qemu-{qemu}-static", "--version"], capture_output=True,
-                             text=True, check=True).stdout.splitlines()[0]
-    return ["--env", f"LAMBSHM_TEST_EMULATOR={version}"]
-
-
-def skipped(runs):
-    """The start methods libs_workload did not run (an emulator cannot):
-    {"CASE METHOD": why}, from every run."""
-    found = {}
-    for _, _, lines in runs.values():
-        for line in lines:
-            m = re.match(r"skip (\S+ \S+): (.*)$", line)
-            if m:
-                found[m.group(1)] = m.group(2)
-    return found
+    return subprocess.run([f"/usr/bin/qemu-{qemu}-static", "--version"], capture_output=True,
+                          text=True, check=True).stdout.splitlines()[0]
 
 
 def judge(runs, left, case):
@@ -143,7 +131,8 @@ def main():
         return 0  # Meson's TAP reads the plan's SKIP; exit status 77 would be an error
     tap = Tap()
     results = []
-    emulator = emulator_env(arch, native)
+    emulated = emulator(arch, native)
+    emulator_env = ["--env", f"LAMBSHM_TEST_EMULATOR={emulated}"] if emulated else []
     with tempfile.TemporaryDirectory() as mnt, tempfile.TemporaryDirectory() as work:
         layer = os.path.join(work, "opt")
         subprocess.run([layer_tool, build, layer], check=True)
@@ -169,8 +158,12 @@ def main():
                     if only_cases and case not in only_cases:
                         continue
                     what = f"{userland} {arch} {pyname} {case} ({mechanism})"
+                    if emulated and case in EMULATOR_CANNOT:
+                        tap.skip(what, f"{emulated} {EMULATOR_CANNOT[case]}")
+                        continue
                     base = [sandbox, "--rootfs", rootfs, "--mnt", mnt, "--opt", layer,
-                            "--env", f"LD_LIBRARY_PATH={LAMBDA_PATH}", "--tmp-size", "1024"] + emulator
+                            "--env", f"LD_LIBRARY_PATH={LAMBDA_PATH}", "--tmp-size", "1024"]
+                    base += emulator_env
                     cmd = ["/bin/sh", "/mnt/run_case.sh"]
                     out = subprocess.run(base + ["--"] + cmd + ["both", python, case],
                                          capture_output=True, text=True, timeout=3600)
@@ -179,8 +172,6 @@ def main():
                     if "compile" in runs:
                         tap.check(False, f"{what}: compiles", detail)
                         continue
-                    for label, why in skipped(runs).items():
-                        tap.skip(f"{userland} {arch} {pyname} {label} ({mechanism})", why)
                     stock_failed, stock_error, ok, summary = judge(runs, left, case)
                     tap.check(stock_failed, f"{what}: stock fails: {stock_error}", detail)
                     tap.check(ok, f"{what}: lambshm passes, backing directory empty ({summary})",
