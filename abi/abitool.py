@@ -8,6 +8,8 @@ file per library naming the functions that library implements
 
 Subcommands
   version-script  the --version-script for one of our libraries
+  forward-table   C X-macro of every name@VERSION a library forwards to the
+                  stock library (the shim)
   versions-header C macros: each exported name's default and compat versions,
                   and an X-macro per name for binding implementations (core/symver.h),
                   and the version to bind an import to where a plain reference
@@ -102,6 +104,10 @@ class Exports:
       VERSION              a node glibc 2.26 does not have, defined empty (the
                            shim: libpthread nodes of glibc 2.28 to 2.33 that a
                            program may need even though we define nothing in them)
+      forward RELEASE...   also export every other name@VERSION a real library of
+                           RELEASE defines (abi/RELEASE/<arch>/<lib>.so.*.dyn-syms.txt,
+                           readelf dumps of real libraries), as a forwarder to the
+                           stock library (the shim: see libpthread_shim/forward.cpp)
     Where a name ends up with several versions, the newest is the default."""
 
     def __init__(self, path, abilist):
@@ -109,6 +115,7 @@ class Exports:
         self.private = []
         self.extra = {}          # name -> versions the abilist does not have
         self.empty_nodes = set()  # nodes beyond the abilist's that hold none of our names
+        forward_from = []
         with open(path) as f:
             for raw in f:
                 line = raw.split("#", 1)[0].strip()
@@ -117,6 +124,8 @@ class Exports:
                 parts = line.split()
                 if parts[0] == PRIVATE:
                     self.private.extend(parts[1:])
+                elif parts[0] == "forward":
+                    forward_from.extend(parts[1:])
                 elif VERSION_NAME.match(parts[0]):
                     if parts[0] in abilist.nodes:
                         sys.exit(f"{path}: {parts[0]} is a glibc 2.26 version: "
@@ -145,6 +154,37 @@ class Exports:
         for name in self.versions:
             self.versions[name] = sorted(set(self.versions[name]), key=version_key)
         self.public = sorted(self.versions)
+        # name -> the versions forwarded, oldest first.
+        self.forwards = self._forwards(path, abilist, forward_from)
+
+    def _forwards(self, path, abilist, releases):
+        """Every name@VERSION the real libraries of `releases` define that is
+        not ours.  A name is ours at all its versions or at none: a program
+        bound to an old version of one of our names must get ours too."""
+        ours = set(self.versions) | set(self.private)
+        found = {}
+        for dump in real_dumps(abilist, releases, path):
+            for kind, symbol in dump_definitions(dump, with_kind=True):
+                name, version = re.split(r"@+", symbol)
+                if kind not in ("FUNC", "IFUNC"):
+                    sys.exit(f"{dump}: {symbol} is {kind}: a forwarder can only be a "
+                             "function (a data object must stay one object)")
+                if name in ours:
+                    if version not in self.versions.get(name, []) and \
+                            not (version == PRIVATE and name in self.private):
+                        sys.exit(f"{path}: we define {name} but not at {version}, "
+                                 f"which {os.path.basename(dump)} has")
+                    continue
+                found.setdefault(name, set()).add(version)
+        return {n: sorted(vs, key=version_key) for n, vs in sorted(found.items())}
+
+    def all_versions(self, name):
+        """Every version a name is exported at, ours or forwarded, oldest first."""
+        if name in self.forwards:
+            return self.forwards[name]
+        if name in self.private:
+            return [PRIVATE]
+        return self.versions[name]
 
     def default_version(self, name):
         return self.versions[name][-1]
@@ -152,9 +192,10 @@ class Exports:
     def compat_versions(self, name):
         return self.versions[name][:-1]
 
-    def extra_nodes(self):
-        return sorted({v for vs in self.extra.values() for v in vs} | self.empty_nodes,
-                      key=version_key)
+    def extra_nodes(self, abilist):
+        forwarded = {v for vs in self.forwards.values() for v in vs if v != PRIVATE}
+        return sorted(({v for vs in self.extra.values() for v in vs} | self.empty_nodes
+                       | forwarded) - set(abilist.nodes), key=version_key)
 
     def expected(self, abilist=None):
         """The exact set of 'name@VER' (compat) and 'name@@VER' (default)."""
@@ -165,6 +206,9 @@ class Exports:
             out.add(f"{name}@@{self.default_version(name)}")
         for name in self.private:
             out.add(f"{name}@@{PRIVATE}")
+        for name, versions in self.forwards.items():
+            out.update(f"{name}@{v}" for v in versions[:-1])
+            out.add(f"{name}@@{versions[-1]}")
         return out
 
 
@@ -176,9 +220,10 @@ def nodes_for(abilist, exports, with_private, only_used=False):
     if only_used:
         nodes = sorted({v for vs in exports.versions.values() for v in vs}, key=version_key)
     else:
-        nodes = list(abilist.nodes) + (exports.extra_nodes() if exports else [])
+        nodes = list(abilist.nodes) + (exports.extra_nodes(abilist) if exports else [])
         nodes.sort(key=version_key)
-    if with_private or (exports and exports.private):
+    if with_private or (exports and (exports.private or any(
+            PRIVATE in vs for vs in exports.forwards.values()))):
         nodes.append(PRIVATE)
     return nodes
 
@@ -196,6 +241,8 @@ def cmd_version_script(args):
     for name in exports.public:
         by_node[exports.default_version(name)].append(name)
     by_node.setdefault(PRIVATE, []).extend(exports.private)
+    for name, versions in exports.forwards.items():
+        by_node[versions[-1]].append(name)
     names = [os.path.basename(p) for p in args.abilist + [args.exports]]
     sources = ", ".join(names[:-1]) + " and " + names[-1]
     out = [f"/* Generated by abi/abitool.py from {sources}: do not edit. */"]
@@ -245,6 +292,24 @@ def cmd_versions_header(args):
         for name in sorted(set(args.import_names)):
             if name in other.symbols:
                 lines.append(f'#define LAMBSHM_IMPORT_{name} "{other.default_version(name)}"')
+    write(args.output, "\n".join(lines) + "\n")
+
+
+def cmd_forward_table(args):
+    abilist = Abilist(args.abilist)
+    exports = Exports(args.exports, abilist)
+    if not exports.forwards:
+        sys.exit(f"{args.exports}: no 'forward' line, nothing to forward")
+    lines = ["/* Generated by abi/abitool.py: do not edit. */", "#pragma once", "",
+             "/* LAMBSHM_FORWARDS(X) expands X(name, TAG, \"VERSION\", \"@@\" or \"@\") once",
+             "   per name@VERSION forwarded to the stock library; TAG is the version as",
+             "   an identifier. */",
+             "#define LAMBSHM_FORWARDS(X) \\"]
+    for name, versions in exports.forwards.items():
+        for v in versions:
+            at = "@@" if v == versions[-1] else "@"
+            lines.append(f'  X({name}, {macro_version(v)}, "{v}", "{at}") \\')
+    lines.append("")
     write(args.output, "\n".join(lines) + "\n")
 
 
@@ -413,18 +478,35 @@ def cmd_check_nodes(args):
     return tap.done()
 
 
-DUMP_SYM = re.compile(r"^\s*\d+:\s+\S+\s+\d+\s+\w+\s+\w+\s+\w+\s+(\d+)\s+(\S+)")
+DUMP_SYM = re.compile(r"^\s*\d+:\s+\S+\s+\d+\s+(\w+)\s+\w+\s+\w+\s+\d+\s+(\S+)")
 
 
-def dump_definitions(path):
-    """name@VER / name@@VER defined in a 'readelf --dyn-syms' dump of a real library."""
+def dump_definitions(path, with_kind=False):
+    """name@VER / name@@VER defined in a 'readelf --dyn-syms' dump of a real
+    library; with_kind, (symbol type, name@VER) pairs."""
     out = set()
     with open(path) as f:
         for line in f:
             m = DUMP_SYM.match(line)
             if m and "@" in m.group(2):
-                out.add(m.group(2))
+                out.add((m.group(1), m.group(2)) if with_kind else m.group(2))
     return out
+
+
+def real_dumps(abilist, releases, what):
+    """abi/RELEASE/<arch>/<lib>.so.*.dyn-syms.txt for the abilist's arch and library."""
+    for path in abilist.paths:
+        arch_dir = os.path.dirname(os.path.abspath(path))
+        arch = os.path.basename(arch_dir)
+        top = os.path.dirname(os.path.dirname(arch_dir))
+        lib = os.path.basename(path)[:-len(".abilist")]
+        for release in releases:
+            folder = os.path.join(top, release, arch)
+            dumps = sorted(f for f in os.listdir(folder) if f.startswith(lib + ".so.")
+                           and f.endswith(".dyn-syms.txt")) if os.path.isdir(folder) else []
+            if len(dumps) != 1:
+                sys.exit(f"{what}: forward {release}: no single {lib} dump in {folder}")
+            yield os.path.join(folder, dumps[0])
 
 
 def live_definitions(args, lib):
@@ -659,6 +741,12 @@ def main():
                    help="a name to emit LAMBSHM_IMPORT_<name> for")
     s.add_argument("-o", "--output", required=True)
     s.set_defaults(func=cmd_versions_header)
+
+    s = sub.add_parser("forward-table")
+    s.add_argument("--abilist", required=True, action="append")
+    s.add_argument("--exports", required=True)
+    s.add_argument("-o", "--output", required=True)
+    s.set_defaults(func=cmd_forward_table)
 
     s = sub.add_parser("stub")
     s.add_argument("--abilist", required=True, action="append")
