@@ -33,7 +33,7 @@ using Function = void (*)();
 // A name@VERSION the running stock library lacks (a 2.28 name on 2.26)
 // gets a null slot; nothing built for that glibc can call it.
 #define LAMBSHM_FORWARD(name, tag, version, at)                                            \
-  extern "C" Function lambshm_resolve_##name##_##tag() {                                   \
+  extern "C" [[gnu::cold]] Function lambshm_resolve_##name##_##tag() {                      \
     return reinterpret_cast<Function>(lambshm::shim::stock_symbol(#name, version));        \
   }                                                                                        \
   extern "C" __attribute__((ifunc("lambshm_resolve_" #name "_" #tag)))                     \
