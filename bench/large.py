@@ -97,19 +97,33 @@ def passes_gbps(out, size):
     return [(size << 20) / s / 1e9 for s in secs]
 
 
+def mount_disk(work, tmpfs_size, tmpfs_name):
+    """In a private mount namespace: WORK/ext4.img (an ext4 image) on WORK/ext4,
+    and a tmpfs of TMPFS_SIZE on /dev/shm.  Returns the ext4 mount point."""
+    ext4 = os.path.join(work, "ext4")
+    os.makedirs(ext4, exist_ok=True)
+    subprocess.run(["mount", "-o", "loop", os.path.join(work, "ext4.img"), ext4], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={tmpfs_size},mode=1777", tmpfs_name,
+                    "/dev/shm"], check=True)
+    return ext4
+
+
+def shm_envs(build, backing):
+    """The environments of the three shm configurations: stock glibc, and
+    lambshm preloaded with its backing directory BACKING, memfds and files."""
+    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    preload = dict(base, LAMBSHM_DIR=backing,
+                   LD_PRELOAD=os.path.join(build, "preload", "liblambshm-preload.so"))
+    return {"stock": base, "memfd": preload, "files": dict(preload, LAMBSHM_MEMFD="0")}
+
+
 def inner(args):
     """Runs inside the private mount namespace."""
-    ext4 = os.path.join(args.work, "ext4")
-    os.makedirs(ext4, exist_ok=True)
-    subprocess.run(["mount", "-o", "loop", os.path.join(args.work, "ext4.img"), ext4], check=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4g,mode=1777", "lambshm-large",
-                    "/dev/shm"], check=True)
+    ext4 = mount_disk(args.work, "4g", "lambshm-large")
     backing = os.path.join(ext4, "shm")
-    base_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     kernel = os.path.join(args.build, "bench", "large-objects")
-    preload = dict(base_env, LAMBSHM_DIR=backing,
-                   LD_PRELOAD=os.path.join(args.build, "preload", "liblambshm-preload.so"))
-    shm_env = {"stock": base_env, "memfd": preload, "files": dict(preload, LAMBSHM_MEMFD="0")}
+    shm_env = shm_envs(args.build, backing)
+    base_env = shm_env["stock"]
     shm_rows, arena_rows, small = [], [], []
     for size in args.sizes:
         limit = int(size * 1.3) << 20
