@@ -15,7 +15,9 @@
   4. the wrapper and `lambshm run` make the same settings;
   5. the Dockerfiles: every file they copy exists in the tarball, and the
      environment they set, with the files where they put them, runs the
-     example function in the sandbox.
+     example function in the sandbox; a pinned base tag keeps the
+     site-packages path; provided.al2023's runs a C program and
+     examples/provided/bootstrap against a stand-in for the runtime API.
 
 Usage: release_test.py SANDBOX BUILD
 """
@@ -66,6 +68,52 @@ def expand(value, env):
             return val or expand(word, env)
         return val
     return re.sub(r"\$\{(\w+)(?:(:[+-])((?:[^{}]|\$\{[^}]*\})*))?\}", one, value)
+
+
+class RuntimeApi:
+    """A stand-in for Lambda's runtime API on 127.0.0.1: one event, then an
+    error for the next (the bootstrap exits); records what it posts."""
+    request_id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+
+    def __enter__(self):
+        import http.server
+        import threading
+        api = self
+        self.posted = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if api.served:
+                    self.send_response(410)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                api.served = True
+                body = b"{}"
+                self.send_response(200)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", api.request_id)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                api.posted.append((self.path, self.rfile.read(n).decode()))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+        self.served = False
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
 
 
 def unzip_keeping_modes(path, dest):
@@ -278,6 +326,19 @@ def main():
                                       f"{python} /mnt/invoke.py")
                 tap.check(rc == 0 and '"statusCode": 200' in out,
                           f"docker/{flavour}: with PYTHONPATH=/opt/python/run, a Python function too", out)
+                # examples/provided/bootstrap, against a stand-in for Lambda's
+                # runtime API (one event; the sandbox shares this network).
+                for env, want in ((args, "response"), (rootfs + ["--opt", tree], "error")):
+                    with RuntimeApi() as api:
+                        shutil.copy(os.path.join(TOP, "examples", "provided", "bootstrap"), mnt)
+                        sandbox_run(env + ["--env", f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{api.port}"],
+                                    "/mnt/bootstrap", timeout=120)
+                    path, body = api.posted[0] if api.posted else ("", "")
+                    ok = path == f"/2018-06-01/runtime/invocation/{api.request_id}/{want}"
+                    if want == "response":
+                        ok = ok and json.loads(body).get("works") is True
+                    tap.check(ok, f"examples/provided/bootstrap {'with' if want == 'response' else 'without'} "
+                              f"the image's LD_PRELOAD: posts its {want}", f"{path} {body[:600]}")
                 continue
             hook = os.path.join(work, f"site-{flavour}")
             os.mkdir(hook)
