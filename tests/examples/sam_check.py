@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The SAM template through the tools that deploy it (TAP, numbered from
-FIRST; tools/check-examples runs it):
+"""The SAM template through the tools that deploy it (TAP; tools/check-examples
+runs it and numbers its checks after the others):
 
   - every local path it names (CodeUri, ContentUri, DockerContext) exists once
     the steps of its header have run: in the repository, or among what those
@@ -14,7 +14,7 @@ FIRST; tools/check-examples runs it):
 aws-sam-translator and cfn-lint are Python packages on PyPI only (Debian and
 npm have neither): where this Python lacks them the checks fail, saying so.
 
-Usage: sam_check.py TOP TEMPLATE FIRST
+Usage: sam_check.py TOP TEMPLATE
 """
 import copy
 import os
@@ -23,21 +23,14 @@ import sys
 
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tap import Tap  # noqa: E402
+
 # What the template's header steps put in dist/ (besides the release's).
 DIST = {"lambshm-0.1.0-lambda-layer-x86_64.zip", "lambshm-0.1.0-lambda-layer-aarch64.zip",
         "function", "Dockerfile", "lambda_handler.py"}
-count = int(sys.argv[3]) - 1 if len(sys.argv) > 3 else 0
-failed = 0
-
-
-def check(ok, what, detail=""):
-    global count, failed
-    count += 1
-    print(f"{'ok' if ok else 'not ok'} {count} - {what}")
-    if not ok:
-        failed += 1
-        for line in str(detail).strip().splitlines()[-30:]:
-            print(f"# {line}")
+tap = Tap(keep=30)
+check = tap.check
 
 
 class Loader(yaml.SafeLoader):
@@ -135,8 +128,8 @@ def main():
               f"package): pip install cfn-lint for {sys.executable}")
     else:
         check(r.returncode == 0, "cfn-lint: no error and no warning", r.stdout + r.stderr)
-    return count, failed
+    return tap.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(1 if main()[1] else 0)
+    sys.exit(main())

@@ -10,7 +10,8 @@
   2. `pip install` into a venv puts `lambshm` on PATH;
   3. `pip install --target package/`, the handler beside it, the whole
      bound at /var/task in the Lambda-like sandbox with Lambda's environment,
-     on bookworm (python3.11), trixie (3.13) and sid (3.14): stock fails as
+     on bookworm (python3.11), trixie (3.13) and sid (3.14; the libs suite's
+     userland, which tools/test builds anyway): stock fails as
      users see it; AWS_LAMBDA_EXEC_WRAPPER=/var/task/lambshm/bin/lambshm-
      exec-wrapper makes the function work, and `python3 -m lambshm_check`
      from the handler says so;
@@ -200,8 +201,15 @@ def main():
         os.chmod(os.path.join(task, "other-wrapper"), 0o755)
         subprocess.run(["chmod", "-R", "a+rX", work], check=True)
 
+        rootfs_tool = os.path.join(TOP, "tests", "harness", "debian-rootfs")
+
         def sandbox_run(suite, env, script):
-            args = [sandbox, "--suite", suite, "--bind", f"{task}:/var/task"]
+            where = ["--suite", suite]
+            if suite == "sid" and not foreign:
+                # The libs suite's sid (tools/test builds it anyway), not a second one.
+                where = ["--rootfs", subprocess.run([rootfs_tool, "--suite", "sid", "--with", "libs"],
+                                                    capture_output=True, text=True, check=True).stdout.strip()]
+            args = [sandbox] + where + ["--bind", f"{task}:/var/task"]
             for e in LAMBDA_ENV + env:
                 args += ["--env", e]
             r = subprocess.run(args + ["--", "/bin/sh", "-c", script], capture_output=True, text=True,
