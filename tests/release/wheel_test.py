@@ -102,6 +102,11 @@ def main():
     with open(os.path.join(build, "librt", "librt.so.1"), "rb") as f:
         arch = {0x3e: "x86_64", 0xb7: "aarch64"}[int.from_bytes(f.read(20)[18:20], "little")]
     tap = Tap(keep=30)
+    # pip and venv, as a Python developer has them (Debian splits them out).
+    if subprocess.run(["/usr/bin/python3", "-c", "import ensurepip, pip"], capture_output=True).returncode:
+        r = subprocess.run(["apt-get", "install", "-y", "-q", "python3-pip", "python3-venv"],
+                           capture_output=True, text=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        tap.check(r.returncode == 0, "apt-get install python3-pip python3-venv", r.stdout + r.stderr)
     work = tempfile.mkdtemp(prefix="lambshm-wheel-")
     try:
         # 1. The wheel.
