@@ -118,19 +118,31 @@ check("SAM: the template parses; every resource type, property and value is vali
 });
 if (sam) {
   const s = sam;
-  check("SAM: the layer, and Globals with the ephemeral storage", () => {
-    s.resourceCountIs("AWS::Serverless::LayerVersion", 1);
+  check("SAM: a layer per architecture, and Globals with the ephemeral storage", () => {
+    s.resourceCountIs("AWS::Serverless::LayerVersion", 2);
     const globals = s.toJSON().Globals?.Function;
     if (!globals || globals.EphemeralStorage?.Size !== 1024) throw new Error(JSON.stringify(globals));
   });
-  check("SAM: python3.12 with the layer and AWS_LAMBDA_EXEC_WRAPPER", () => {
+  const layers = [{ "Fn::If": ["IsArm64", { Ref: "LambshmLayerArm64" }, { Ref: "LambshmLayerX86" }] }];
+  check("SAM: python3.12 to 3.14 with the layer and AWS_LAMBDA_EXEC_WRAPPER", () => {
     s.hasResourceProperties("AWS::Serverless::Function", {
-      Runtime: "python3.12", Layers: [{ Ref: "LambshmLayer" }], Environment: { Variables: wrapper },
+      Runtime: { Ref: "PythonRuntime" }, Layers: layers, Environment: { Variables: wrapper },
+      CodeUri: "../../../examples/",
+    });
+    const allowed = s.toJSON().Parameters?.PythonRuntime?.AllowedValues;
+    if (JSON.stringify(allowed) !== JSON.stringify(["python3.12", "python3.13", "python3.14"])) {
+      throw new Error(`PythonRuntime: ${JSON.stringify(allowed)}`);
+    }
+  });
+  check("SAM: the wheel in the function's zip, its wrapper under /var/task, no layer", () => {
+    s.hasResourceProperties("AWS::Serverless::Function", {
+      Runtime: { Ref: "PythonRuntime" }, Layers: Match.absent(), CodeUri: "../../../dist/function/",
+      Environment: { Variables: { AWS_LAMBDA_EXEC_WRAPPER: "/var/task/lambshm/bin/lambshm-exec-wrapper" } },
     });
   });
   check("SAM: provided.al2023 with the layer and LD_PRELOAD", () => {
     s.hasResourceProperties("AWS::Serverless::Function", {
-      Runtime: "provided.al2023", Handler: "bootstrap", Layers: [{ Ref: "LambshmLayer" }],
+      Runtime: "provided.al2023", Layers: layers, CodeUri: "../../../examples/provided/",
       Environment: { Variables: preload },
     });
   });

@@ -16,7 +16,7 @@ RELEASE_TREE = sorted(DOCUMENTS + [
     "lib/overlay/librt.so.1", "python/", "python/__pycache__/", "python/lambshm-mp-hook.pth",
     "python/lambshm_check.py", "python/lambshm_mp_hook.py", "python/lambshm_mp_patch.py",
     "python/run/", "python/run/__pycache__/",
-    "python/run/sitecustomize.py",
+    "python/run/lambshm_check.py", "python/run/sitecustomize.py",
 ])
 PYC = re.compile(r"^(python/(?:run/)?)__pycache__/([^/.]+)\.([^/.]+)\.pyc$")
 

@@ -15,7 +15,9 @@
   4. the wrapper and `lambshm run` make the same settings;
   5. the Dockerfiles: every file they copy exists in the tarball, and the
      environment they set, with the files where they put them, runs the
-     example function in the sandbox.
+     example function in the sandbox; a pinned base tag keeps the
+     site-packages path; provided.al2023's runs a C program and
+     examples/provided/bootstrap against a stand-in for the runtime API.
 
 Usage: release_test.py SANDBOX BUILD
 """
@@ -66,6 +68,52 @@ def expand(value, env):
             return val or expand(word, env)
         return val
     return re.sub(r"\$\{(\w+)(?:(:[+-])((?:[^{}]|\$\{[^}]*\})*))?\}", one, value)
+
+
+class RuntimeApi:
+    """A stand-in for Lambda's runtime API on 127.0.0.1: one event, then an
+    error for the next (the bootstrap exits); records what it posts."""
+    request_id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+
+    def __enter__(self):
+        import http.server
+        import threading
+        api = self
+        self.posted = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if api.served:
+                    self.send_response(410)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                api.served = True
+                body = b"{}"
+                self.send_response(200)
+                self.send_header("Lambda-Runtime-Aws-Request-Id", api.request_id)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                api.posted.append((self.path, self.rfile.read(n).decode()))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+        self.served = False
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
 
 
 def unzip_keeping_modes(path, dest):
@@ -164,13 +212,18 @@ def main():
                       'argv ["two words", "q\\"uote", ""]' in out and mechanism in out,
                       f"{label}: through the wrapper the function works ({mechanism}), "
                       "arguments untouched", out)
-            # From inside the function: is lambshm active and healthy?  (A
-            # layer's /opt/python is on a Lambda function's PYTHONPATH.)
-            check = ["--env", "PYTHONPATH=/opt/python"]
-            for how, line, want in (
-                    ("through the wrapper", f'"$AWS_LAMBDA_EXEC_WRAPPER" {python} -m lambshm_check',
-                     (0, True, mechanism)),
-                    ("without it", f"{python} -m lambshm_check", (1, False, None))):
+            # From inside the function: is lambshm active and healthy?  Lambda's
+            # PYTHONPATH is /var/runtime; the runtime adds a layer's /opt/python
+            # to its own sys.path (without the wrapper: import lambshm_check),
+            # and a child Python started by the handler has only PYTHONPATH,
+            # where the wrapper puts /opt/python/run.
+            child = ("import subprocess, sys; "
+                     "sys.exit(subprocess.run([sys.executable, '-m', 'lambshm_check']).returncode)")
+            for how, check, line, want in (
+                    ("through the wrapper, from the handler's child Python", ["--env", "PYTHONPATH=/var/runtime"],
+                     f'"$AWS_LAMBDA_EXEC_WRAPPER" {python} -c "{child}"', (0, True, mechanism)),
+                    ("without it", ["--env", "PYTHONPATH=/opt/python"], f"{python} -m lambshm_check",
+                     (1, False, None))):
                 rc, out = sandbox_run(base + check, line)
                 try:
                     doc = json.loads(out)
@@ -221,9 +274,20 @@ def main():
         # 5. The Dockerfiles.
         for flavour, rootfs, site in (("al2", [], "/usr/local/lib/python3.9/dist-packages"),
                                       ("al2023", ["--host"],
-                                       "/usr/local/lib/python3.11/dist-packages")):
+                                       "/usr/local/lib/python3.11/dist-packages"),
+                                      ("provided.al2023", ["--host"], None)):
             path = os.path.join(TOP, "packaging", "docker", flavour, "Dockerfile")
             text = open(path).read()
+            if site:
+                # A pinned base tag (3.12.2025...) must not end up in the
+                # site-packages path: PYTHON is the version, BASE_TAG the tag.
+                args = {"PYTHON": "3.12", "BASE_TAG": "3.12.2025.11.04.12"}
+                froms = [expand(f, args) for f in re.findall(r"^FROM (public\.ecr\.aws\S+)", text, re.M)]
+                dests = {expand(d, args) for d in re.findall(r"^COPY --from=lambshm .+ (\S+)$", text, re.M)}
+                tap.check(froms == ["public.ecr.aws/lambda/python:3.12.2025.11.04.12"]
+                          and "/var/lang/lib/python3.12/site-packages/" in dests,
+                          f"docker/{flavour}: a pinned base tag: FROM that tag, the hook in python3.12's "
+                          "site-packages", f"{froms} {sorted(dests)}")
             # Sources are /lambshm-*/PATH: the tarball's top directory, any version.
             copies = re.findall(r"^COPY --from=lambshm (.+) (\S+)$", text, re.M)
             sources = [s[len("/lambshm-*/"):] for src, _ in copies for s in src.split()]
@@ -244,9 +308,48 @@ def main():
             # The image: the tarball's bin/ and lib/ at /opt, the hook in
             # site-packages (here, the interpreter's first site directory),
             # and the image's environment.
+            if site is None:
+                # provided.al2023: a C program (the bootstrap's stand-in),
+                # built here (glibc 2.34+), with the image's environment; stock
+                # fails.  A Python shipped there adds PYTHONPATH=/opt/python/run.
+                client = os.path.join(mnt, "client-2.34")
+                gcc = "gcc" if m.group(2) == os.uname().machine else f"{m.group(2)}-linux-gnu-gcc"
+                r = subprocess.run([gcc, "-O2", "-o", client, os.path.join(TOP, "tests", "overlay", "client.c"),
+                                    "-pthread"], capture_output=True, text=True)
+                tap.check(r.returncode == 0, "gcc builds the C client here", r.stderr)
+                args = rootfs + ["--opt", tree] + [a for k, v in envs for a in ("--env", f"{k}={v}")]
+                rc, out = sandbox_run(args, "/mnt/client-2.34 provided")
+                rc0, out0 = sandbox_run(rootfs + ["--opt", tree], "/mnt/client-2.34 provided")
+                tap.check(rc == 0 and "client: ok" in out and rc0 != 0,
+                          f"docker/{flavour}: a C program runs with the image's environment, fails without",
+                          out + out0)
+                rc, out = sandbox_run(args + ["--env", "PYTHONPATH=/opt/python/run"],
+                                      f"{python} /mnt/invoke.py")
+                tap.check(rc == 0 and '"statusCode": 200' in out,
+                          f"docker/{flavour}: with PYTHONPATH=/opt/python/run, a Python function too", out)
+                # examples/provided/bootstrap, against a stand-in for Lambda's
+                # runtime API (one event; the sandbox shares this network).
+                # It needs curl: this machine's userland has it, the arm64 one
+                # (python3 only) has not.
+                if m.group(2) != os.uname().machine or not shutil.which("curl"):
+                    tap.skip("examples/provided/bootstrap against a stand-in runtime API",
+                             f"no curl in the {m.group(2)} userland")
+                    continue
+                for env, want in ((args, "response"), (rootfs + ["--opt", tree], "error")):
+                    with RuntimeApi() as api:
+                        shutil.copy(os.path.join(TOP, "examples", "provided", "bootstrap"), mnt)
+                        sandbox_run(env + ["--env", f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{api.port}"],
+                                    "/mnt/bootstrap", timeout=120)
+                    path, body = api.posted[0] if api.posted else ("", "")
+                    ok = path == f"/2018-06-01/runtime/invocation/{api.request_id}/{want}"
+                    if want == "response":
+                        ok = ok and json.loads(body).get("works") is True
+                    tap.check(ok, f"examples/provided/bootstrap {'with' if want == 'response' else 'without'} "
+                              f"the image's LD_PRELOAD: posts its {want}", f"{path} {body[:600]}")
+                continue
             hook = os.path.join(work, f"site-{flavour}")
             os.mkdir(hook)
-            for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "lambshm-mp-hook.pth"):
+            for f in ("lambshm_mp_hook.py", "lambshm_mp_patch.py", "lambshm-mp-hook.pth", "lambshm_check.py"):
                 shutil.copy(os.path.join(tree, "python", f), hook)
             shutil.copytree(os.path.join(tree, "python", "__pycache__"),
                             os.path.join(hook, "__pycache__"))
@@ -260,6 +363,9 @@ def main():
             rc, out = sandbox_run(args, f"{python} /mnt/invoke.py")
             tap.check(rc == 0 and '"statusCode": 200' in out,
                       f"docker/{flavour}: the image's files and environment run the function", out)
+            rc, out = sandbox_run(args, f"{python} -m lambshm_check")
+            tap.check(rc == 0 and '"ok": true' in out,
+                      f"docker/{flavour}: python3 -m lambshm_check in the image: ok", out)
         # compose.yaml: every service built for one platform (Lambda rejects
         # manifest lists), amd64 unless LAMBSHM_PLATFORM says otherwise.
         compose = open(os.path.join(TOP, "packaging", "docker", "compose.yaml")).read()

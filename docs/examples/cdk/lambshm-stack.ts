@@ -1,8 +1,10 @@
-// lambshm with the AWS CDK (TypeScript): the layer on python3.12 (Amazon
-// Linux 2023), an OS-only runtime (provided.al2023), and a container image.
-// Paths are relative to the repository; build the release first
-// (packaging/release: dist/).  Checked by tools/check-examples (tsc, then a
-// synth).
+// lambshm with the AWS CDK (TypeScript): the layer on python3.12 to 3.14
+// (Amazon Linux 2023), the wheel in the function's own zip, an OS-only runtime
+// (provided.al2023), and a container image.  Paths are relative to the
+// repository; first make dist/ as docs/examples/sam/template.yaml's header
+// says.  Checked by tools/check-examples (tsc, a synth in-process, and
+// `cdk synth` with the CDK CLI).
+import * as fs from "fs";
 import * as path from "path";
 import { App, Size, Stack, StackProps } from "aws-cdk-lib";
 import * as lambda from "aws-cdk-lib/aws-lambda";
@@ -17,7 +19,16 @@ export interface LambshmStackProps extends StackProps {
   readonly arm64?: boolean;
   /** A directory holding a provided.al2023 program named bootstrap, if any. */
   readonly bootstrapDir?: string;
+  /** The Python runtime: 3.12 (default), 3.13 or 3.14. */
+  readonly python?: "3.12" | "3.13" | "3.14";
+  /** The function's code with the wheel in it (pip install --target DIR), if any. */
+  readonly wheelFunctionDir?: string;
 }
+
+const PYTHON = {
+  "3.12": lambda.Runtime.PYTHON_3_12, "3.13": lambda.Runtime.PYTHON_3_13,
+  "3.14": new lambda.Runtime("python3.14", lambda.RuntimeFamily.PYTHON),
+};
 
 export class LambshmStack extends Stack {
   constructor(scope: Construct, id: string, props: LambshmStackProps) {
@@ -38,19 +49,29 @@ export class LambshmStack extends Stack {
       code: lambda.Code.fromAsset(
         path.join(props.top, "dist", `lambshm-${version}-lambda-layer-${zipArch}.zip`)),
       compatibleArchitectures: [architecture],
-      compatibleRuntimes: [lambda.Runtime.PYTHON_3_12, lambda.Runtime.PYTHON_3_13,
-        lambda.Runtime.PROVIDED_AL2023],
+      compatibleRuntimes: [...Object.values(PYTHON), lambda.Runtime.PROVIDED_AL2023],
     });
 
     // The managed Python runtime: the layer and its exec wrapper.
     new lambda.Function(this, "PythonFunction", {
       ...common,
-      runtime: lambda.Runtime.PYTHON_3_12,
+      runtime: PYTHON[props.python ?? "3.12"],
       handler: "lambda_handler.handler",
       code: lambda.Code.fromAsset(path.join(props.top, "examples")),
       layers: [layer],
       environment: { AWS_LAMBDA_EXEC_WRAPPER: "/opt/bin/lambshm-exec-wrapper" },
     });
+
+    // No layer: the wheel in the function's own code, its wrapper under /var/task.
+    if (props.wheelFunctionDir) {
+      new lambda.Function(this, "WheelFunction", {
+        ...common,
+        runtime: PYTHON[props.python ?? "3.12"],
+        handler: "lambda_handler.handler",
+        code: lambda.Code.fromAsset(props.wheelFunctionDir),
+        environment: { AWS_LAMBDA_EXEC_WRAPPER: "/var/task/lambshm/bin/lambshm-exec-wrapper" },
+      });
+    }
 
     // An OS-only runtime ignores AWS_LAMBDA_EXEC_WRAPPER: preload the library
     // in the function's environment.  (A Python interpreter you ship there
@@ -82,12 +103,19 @@ export class LambshmStack extends Stack {
 }
 
 // As an app: npx cdk deploy --app "npx ts-node lambshm-stack.ts" [-c arm64=true]
+//   [-c python=3.13] [-c top=REPOSITORY] [-c bootstrapDir=DIR] [-c wheelFunctionDir=DIR]
+// (bootstrapDir: examples/provided by default; wheelFunctionDir: dist/function if present).
 if (require.main === module) {
   const app = new App();
+  const top = app.node.tryGetContext("top") ?? path.resolve(__dirname, "..", "..", "..");
+  const wheelDir = path.join(top, "dist", "function");
   new LambshmStack(app, "Lambshm", {
-    top: path.resolve(__dirname, "..", "..", ".."),
+    top,
     arm64: app.node.tryGetContext("arm64") === "true",
-    bootstrapDir: app.node.tryGetContext("bootstrapDir"),
+    python: app.node.tryGetContext("python") ?? "3.12",
+    bootstrapDir: app.node.tryGetContext("bootstrapDir") ?? path.join(top, "examples", "provided"),
+    wheelFunctionDir: app.node.tryGetContext("wheelFunctionDir") ??
+      (fs.existsSync(wheelDir) ? wheelDir : undefined),
   });
   app.synth();
 }
