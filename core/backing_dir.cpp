@@ -112,7 +112,7 @@ int open_backing_dir(const char* path, struct stat* st, const char** why, bool c
     sys::close(fd);
     return -EACCES;
   }
-  if (create) mark_dir(fd, *st, created);
+  if (created) mark_dir(fd, *st);
   return fd;
 }
 

@@ -62,32 +62,6 @@ bool marker_valid(int dir_fd, const struct stat& dir_st) {
   return ok;
 }
 
-struct Dirent64 {
-  uint64_t ino;
-  int64_t off;
-  unsigned short reclen;
-  unsigned char type;
-  char name[1];
-};
-
-// Whether the directory has no entry but "." and "..".
-bool is_empty(int dir_fd) {
-  int fd = sys::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  alignas(8) char buf[1024];
-  long n = sys::call(SYS_getdents64, fd, buf, sizeof buf);
-  bool empty = n > 0;
-  for (long pos = 0; empty && pos < n;) {
-    auto* d = reinterpret_cast<Dirent64*>(buf + pos);
-    pos += d->reclen;
-    empty = strcmp(d->name, ".") == 0 || strcmp(d->name, "..") == 0;
-  }
-  // Everything fit in one read; a directory of two entries always does.
-  if (empty) empty = sys::call(SYS_getdents64, fd, buf, sizeof buf) == 0;
-  sys::close(fd);
-  return empty;
-}
-
 bool has_prefix(const char* name, const char* prefix, size_t prefix_length) {
   return strncmp(name, prefix, prefix_length) == 0 && name[prefix_length] != '\0';
 }
@@ -100,10 +74,7 @@ const char* foreign_dir_reason(int dir_fd, const struct stat& dir_st) {
   return "lambshm did not make it (it has no valid .lambshm-dir marker)";
 }
 
-void mark_dir(int dir_fd, const struct stat& dir_st, bool created) {
-  struct stat st;
-  if (sys::fstatat(dir_fd, kDirMarker, &st, AT_SYMLINK_NOFOLLOW) != -ENOENT) return;
-  if (!created && (dir_st.st_uid != sys::geteuid() || !is_empty(dir_fd))) return;
+void mark_dir(int dir_fd, const struct stat& dir_st) {
   if (well_known(dir_st) != nullptr || is_dev_shm(dir_st)) return;
   int fd = sys::openat(dir_fd, kDirMarker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                        0444);

@@ -1,16 +1,15 @@
 // Which files in a backing directory are lambshm's: the one rule that
 // `lambshm ls`, `rm` and `gc` follow before they look at or remove anything.
 //
-// The directory.  lambshm marks a directory it uses with a small file,
-// kDirMarker (ipc_name.h), holding kDirMarkerText: when the libraries create the
-// directory, and when they adopt one that this user owns and that is empty
-// (made by hand or by an image for lambshm: nothing in it can be anyone
-// else's).  A marker counts only when it is a regular file with one link,
-// owned by the directory's owner or by root: in a shared directory such as
-// /tmp, another user cannot plant one.  Well-known directories (/, /tmp,
-// /var/tmp, /etc, /usr, /dev, a home directory, ...) are never lambshm's,
-// marked or not, and never adopted; /dev/shm, the system's own directory of
-// shm objects, needs no marker.  The libraries use any acceptable directory
+// The directory.  lambshm marks a directory it creates with a small file,
+// kDirMarker (ipc_name.h), holding kDirMarkerText, as CACHEDIR.TAG marks a
+// cache: a directory lambshm did not create, even an empty one, is never
+// written into.  A marker counts only when it is a regular file with one
+// link, owned by the directory's owner or by root: in a shared directory
+// such as /tmp, another user cannot plant one.  Well-known directories (/,
+// /tmp, /var/tmp, /etc, /usr, /dev, a home directory, ...) are never
+// lambshm's, marked or not; /dev/shm, the system's own directory of shm
+// objects, needs no marker.  The libraries use any acceptable directory
 // (backing_dir.h); only the tools refuse an unmarked one.
 //
 // Each entry.  In a marked directory an entry is an object when its shape is
@@ -32,10 +31,9 @@ inline constexpr char kDirMarkerText[] = "lambshm backing directory\n";
 // or nullptr when it is.
 const char* foreign_dir_reason(int dir_fd, const struct stat& dir_st);
 
-// Writes the marker into a directory the libraries just created, or adopts
-// an empty one this user owns (never a well-known one).  Best effort: a
-// directory left unmarked still works, only the tools refuse it.
-void mark_dir(int dir_fd, const struct stat& dir_st, bool created);
+// Writes the marker into a directory the libraries just created.  Best
+// effort: a directory left unmarked still works, only the tools refuse it.
+void mark_dir(int dir_fd, const struct stat& dir_st);
 
 enum class EntryKind {
   kShm,      // a shm object: a plain file, or a memfd's record

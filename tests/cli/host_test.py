@@ -77,10 +77,9 @@ class Scratch:
         os.chmod(self.root, 0o755)
         self.shm = os.path.join(self.root, "shm")
         self.sibling = os.path.join(self.root, "sibling")
-        os.mkdir(self.shm, 0o700)
         os.mkdir(self.sibling, 0o700)
         self.env = {"LAMBSHM_DIR": self.shm}
-        # The libraries adopt an empty directory this user owns (core/ownership.h).
+        # The libraries create the directory, and mark it (core/ownership.h).
         probe(self.shm, "shm_unlink /lambshm-scratch")
         return self
 
@@ -390,7 +389,12 @@ with Scratch() as s:
         and os.path.exists(os.path.join(home, ".bashrc")),
         "gc refuses a home directory, marked or not", show(r))
 
-    # The marker: written when the libraries create the directory.
+    # The marker: written when the libraries create the directory, never
+    # into one they did not, even an empty one.
+    empty = os.path.join(s.root, "empty")
+    os.mkdir(empty)
+    probe(empty, "shm_open /x O_CREAT|O_RDWR 0600")
+    tap(os.listdir(empty) == ["x"], "an existing directory is never marked", os.listdir(empty))
     fresh = os.path.join(s.root, "fresh")
     probe(fresh, "shm_open /x O_CREAT|O_RDWR 0600")
     st = os.lstat(os.path.join(fresh, MARKER))
