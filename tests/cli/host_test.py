@@ -579,6 +579,19 @@ with Scratch() as s:
     r = lambshm("doctor", "--for", notelf, env=s.env)
     tap(r.returncode == 2 and b"not an ELF program" in r.stderr, "doctor --for a non-ELF file",
         show(r))
+    # Every table cut short: an error or an answer, never a crash.
+    with open("/usr/bin/python3", "rb") as f:
+        elf = f.read()
+    cut = os.path.join(s.root, "cut")
+    crashed = []
+    for size in sorted({64, 65, 200, 4096, len(elf) // 4, len(elf) // 2, len(elf) - 1}):
+        with open(cut, "wb") as f:
+            f.write(elf[:size])
+        os.chmod(cut, 0o755)
+        r = lambshm("doctor", "--for", cut, env=s.env)
+        if r.returncode not in (0, 1, 2):
+            crashed.append((size, r.returncode))
+    tap(not crashed, "doctor --for a truncated ELF file: never a crash", crashed)
 
 # --- run ----------------------------------------------------------------------------
 

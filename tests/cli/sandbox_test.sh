@@ -118,7 +118,7 @@ check "ls --json in the sandbox: valid, with size, mode, value and uid" \
 check "rm removes it, and says so for a name already gone (status 1)" \
   test -n "$(has 'removed shm lt-box' && has 'lt-box: no such object' && has 'rm=1' && echo y)"
 check "gc --older-than 0 removes the rest" \
-  test -n "$(has 'removed sem lt-sem (32 B' && echo y)" -a "$(printf '%s\n' "$out" | tail -1)" = "gc: removed 1 object (32 B); kept 0 in use, 0 changed within 0"
+  test -n "$(has 'removed sem lt-sem (32 B' && echo y)" -a "$(printf '%s\n' "$out" | tail -1)" = "gc: removed 1 object (32 B); kept 0 in use, 0 changed within 0s"
 
 # A missing backing directory whose parent is both read-only and full: both reasons, apart.
 in_sandbox --as-root "mkdir /tmp/full && mount -t tmpfs -o size=64k none /tmp/full &&
