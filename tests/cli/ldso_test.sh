@@ -13,9 +13,11 @@
 #
 # The 2.26 root is the fixture's runtime with busybox as /usr/bin/env,
 # /bin/sh and /bin/umount, run as root (it has no setpriv).  Output: TAP.
-# Usage: ldso_test.sh SANDBOX LAMBSHM LIBRT SHIM OLD_SHIM PRELOAD FIXTURE PROGRAM_C
+# A second program links -lrt -lpthread and calls only shm_open: there the
+# overlay's librt.so.1 joins the load set, with its own imports.
+# Usage: ldso_test.sh SANDBOX LAMBSHM LIBRT SHIM OLD_SHIM PRELOAD FIXTURE SOURCE_DIR
 set -u
-sandbox="$1" lambshm="$2" librt="$3" shim="$4" old_shim="$5" preload="$6" fixture="$7" program="$8"
+sandbox="$1" lambshm="$2" librt="$3" shim="$4" old_shim="$5" preload="$6" fixture="$7" sources="$8"
 has() { printf '%s\n' "$out" | grep -qF -- "$1"; }
 
 . "$(dirname "$0")/../tap.sh"
@@ -46,10 +48,14 @@ mkdir -p "$root/tmp" "$root/proc" "$root/dev" "$root/opt" "$root/mnt"
 
 mkdir "$work/mnt"
 # As the fixture's README says (and without this machine's LIBRARY_PATH).
-env -u LIBRARY_PATH gcc -O2 --sysroot="$sysroot" -B"$sysroot/usr/lib64" -L"$sysroot/usr/lib64" \
-  -L"$sysroot/lib64" -Wl,-rpath-link="$sysroot/lib64" \
-  -Wl,--dynamic-linker=/lib64/ld-linux-x86-64.so.2 -o "$work/mnt/threads" "$program" -lpthread \
-  || { not_ok "build the program against glibc 2.26"; tap_finish; exit; }
+build() {
+  env -u LIBRARY_PATH gcc -O2 --sysroot="$sysroot" -B"$sysroot/usr/lib64" -L"$sysroot/usr/lib64" \
+    -L"$sysroot/lib64" -Wl,-rpath-link="$sysroot/lib64" \
+    -Wl,--dynamic-linker=/lib64/ld-linux-x86-64.so.2 -o "$work/mnt/$1" "$sources/$1.c" "${@:2}" \
+    || { not_ok "build $1 against glibc 2.26"; tap_finish; exit; }
+}
+build threads -lpthread
+build rt -lrt -lpthread
 for which in new old; do
   mkdir -p "$work/$which/bin" "$work/$which/lib/overlay"
   cp "$lambshm" "$work/$which/bin/lambshm"
@@ -69,37 +75,41 @@ in_sandbox() {
 }
 
 L=/opt/bin/lambshm
+for prog in threads rt; do
 for which in new old; do
   # The truth: the dynamic linker's own answer, every symbol bound at start.
-  in_sandbox 2.26 "$which" "LD_BIND_NOW=1 /mnt/threads"
+  in_sandbox 2.26 "$which" "LD_BIND_NOW=1 /mnt/$prog"
   real_rc=$rc real="$out"
   missing=$(printf '%s\n' "$real" | sed -n 's/.*symbol \([^,]*\), version \([^ ]*\) not defined in file libpthread.so.0.*/\1@\2/p' | head -1)
-  in_sandbox 2.26 "$which" "$L doctor --for /mnt/threads"
+  # The object whose import failed, as ld.so names it.
+  user=$(printf '%s\n' "$real" | sed -n 's/.*relocation error: \([^:]*\): symbol .*/\1/p' | head -1)
+  in_sandbox 2.26 "$which" "$L doctor --for /mnt/$prog"
   doctor="$out" doctor_rc=$rc
   if [ "$real_rc" = 0 ]; then
     out="$real
 $doctor"
-    check "glibc 2.26, $which shim: the program starts, and doctor says nothing would stop it" \
+    check "$prog, glibc 2.26, $which shim: the program starts, and doctor says nothing would stop it" \
       test -z "$(has 'would not start' && echo y)" -a "$doctor_rc" = 0
   else
     out="$real
 $doctor"
-    check "glibc 2.26, $which shim: the program does not start (ld.so names ${missing:-?}), and doctor says so, naming it and bug 24741 (status 1)" \
-      test -n "$missing" -a -n "$(has "would not start: threads needs $missing from libpthread.so.0" && has 'bug 24741' && echo y)" -a "$doctor_rc" = 1
+    check "$prog, glibc 2.26, $which shim: the program does not start (ld.so: ${user:-?} lacks ${missing:-?}), and doctor says so, naming both and bug 24741 (status 1)" \
+      test -n "$missing" -a -n "$(has "would not start: ${user##*/} needs $missing from libpthread.so.0" && has 'bug 24741' && echo y)" -a "$doctor_rc" = 1
   fi
   out="$doctor"
-  check "glibc 2.26, $which shim: doctor names the dynamic linker's rule" has "dynamic linker: before 2.30 (glibc bug 24741)"
+  check "$prog, glibc 2.26, $which shim: doctor names the dynamic linker's rule" has "dynamic linker: before 2.30 (glibc bug 24741)"
 
-  in_sandbox 2.26 "$which" "LD_LIBRARY_PATH= $L run /mnt/threads"
-  check "glibc 2.26, $which shim: lambshm run starts it (the preload library when the overlay would not)" \
-    test "$rc" = 0 -a -n "$(has 'threads: ok' && echo y)"
+  in_sandbox 2.26 "$which" "LD_LIBRARY_PATH= $L run /mnt/$prog"
+  check "$prog, glibc 2.26, $which shim: lambshm run starts it (the preload library when the overlay would not)" \
+    test "$rc" = 0 -a -n "$(has "$prog: ok" && echo y)"
   if [ "$real_rc" != 0 ]; then
     check "and says it uses the preload library instead" has "using the preload library instead"
   fi
 
   # ld.so 2.31: the lookup goes on to the stock libpthread.
-  in_sandbox 2.31 "$which" "LD_BIND_NOW=1 /mnt/threads; echo rc=\$?; $L doctor --for /mnt/threads"
-  check "glibc 2.31, $which shim: the program starts, and doctor neither blames bug 24741 nor says it would not start" \
-    test -n "$(has 'threads: ok' && has 'rc=0' && echo y)" -a -z "$(has 'bug 24741' && echo y)$(has 'would not start' && echo y)"
+  in_sandbox 2.31 "$which" "LD_BIND_NOW=1 /mnt/$prog; echo rc=\$?; $L doctor --for /mnt/$prog"
+  check "$prog, glibc 2.31, $which shim: the program starts, and doctor neither blames bug 24741 nor says it would not start" \
+    test -n "$(has "$prog: ok" && has 'rc=0' && echo y)" -a -z "$(has 'bug 24741' && echo y)$(has 'would not start' && echo y)"
+done
 done
 tap_finish
