@@ -2,7 +2,8 @@
 // way): read_elf calls one function per ELF table in the order each needs
 // the last (header, program headers, dynamic section, DT_NEEDED, version
 // definitions, version needs, dynamic symbols), and stops at the first that
-// finds the file damaged.
+// finds the file damaged.  The version tables are chains walked by one
+// helper, walk_chain.
 #include "elf_reader.h"
 
 #include <elf.h>
@@ -231,54 +232,58 @@ ElfStatus read_needed(const DynamicTable& d, const StringTable& strings, ElfInfo
   return ElfStatus::kOk;
 }
 
+// Walks up to `count` entries of a table chained by byte offsets from each
+// entry (verdef's vd_next, verneed's vn_next, vernaux's vna_next; 0 ends
+// it), calling f(entry, offset); f returns false for a damaged entry.
+template <typename T, typename Next, typename F>
+ElfStatus walk_chain(const Reader& r, uint64_t off, uint64_t count, Next next, F f) {
+  for (uint64_t n = 0; n < count; ++n) {
+    const T* e = r.at<T>(off);
+    if (e == nullptr || !f(*e, off)) return ElfStatus::kDamaged;
+    if (next(*e) == 0) break;
+    off += next(*e);
+  }
+  return ElfStatus::kOk;
+}
+
 // DT_VERDEF: the version nodes the object defines (the base entry is its own name).
 ElfStatus read_verdef(const Reader& r, const DynamicTable& d, const StringTable& strings,
                       Vec<VersionName>* defs, ElfInfo* out) {
-  uint64_t off = (uint64_t)d.verdef;
-  for (uint64_t n = 0; d.verdef >= 0 && n < d.verdefnum; ++n) {
-    const auto* def = r.at<Elf64_Verdef>(off);
-    const auto* aux = def != nullptr ? r.at<Elf64_Verdaux>(off + def->vd_aux) : nullptr;
+  if (d.verdef < 0) return ElfStatus::kOk;
+  auto next = [](const Elf64_Verdef& def) { return def.vd_next; };
+  return walk_chain<Elf64_Verdef>(r, (uint64_t)d.verdef, d.verdefnum, next,
+                                  [&](const Elf64_Verdef& def, uint64_t off) {
+    const auto* aux = r.at<Elf64_Verdaux>(off + def.vd_aux);
     const char* name = aux != nullptr ? strings.at(aux->vda_name) : nullptr;
-    if (name == nullptr) return ElfStatus::kDamaged;
-    if (!(def->vd_flags & VER_FLG_BASE)) {
-      defs->push({def->vd_ndx, name, nullptr});
+    if (name == nullptr) return false;
+    if (!(def.vd_flags & VER_FLG_BASE)) {
+      defs->push({def.vd_ndx, name, nullptr});
       out->version_defs.push(name);
     }
-    if (def->vd_next == 0) break;
-    off += def->vd_next;
-  }
-  return ElfStatus::kOk;
+    return true;
+  });
 }
 
-// One DT_VERNEED entry's Vernaux chain: the versions needed from `file`.
-ElfStatus read_vernaux(const Reader& r, uint64_t off, uint16_t count, const char* file,
-                       const StringTable& strings, Vec<VersionName>* needs, ElfInfo* out) {
-  for (uint16_t k = 0; k < count; ++k) {
-    const auto* aux = r.at<Elf64_Vernaux>(off);
-    const char* name = aux != nullptr ? strings.at(aux->vna_name) : nullptr;
-    if (name == nullptr) return ElfStatus::kDamaged;
-    needs->push({aux->vna_other, name, file});
-    out->version_needs.push({file, name, (aux->vna_flags & VER_FLG_WEAK) != 0});
-    if (aux->vna_next == 0) break;
-    off += aux->vna_next;
-  }
-  return ElfStatus::kOk;
-}
-
-// DT_VERNEED: the version nodes the object needs, by library.
+// DT_VERNEED: the version nodes the object needs, by library (each
+// library's Vernaux chain names its versions).
 ElfStatus read_verneed(const Reader& r, const DynamicTable& d, const StringTable& strings,
                        Vec<VersionName>* needs, ElfInfo* out) {
-  uint64_t off = (uint64_t)d.verneed;
-  for (uint64_t n = 0; d.verneed >= 0 && n < d.verneednum; ++n) {
-    const auto* need = r.at<Elf64_Verneed>(off);
-    const char* file = need != nullptr ? strings.at(need->vn_file) : nullptr;
-    if (file == nullptr) return ElfStatus::kDamaged;
-    ElfStatus s = read_vernaux(r, off + need->vn_aux, need->vn_cnt, file, strings, needs, out);
-    if (s != ElfStatus::kOk) return s;
-    if (need->vn_next == 0) break;
-    off += need->vn_next;
-  }
-  return ElfStatus::kOk;
+  if (d.verneed < 0) return ElfStatus::kOk;
+  auto next_need = [](const Elf64_Verneed& need) { return need.vn_next; };
+  auto next_aux = [](const Elf64_Vernaux& aux) { return aux.vna_next; };
+  return walk_chain<Elf64_Verneed>(r, (uint64_t)d.verneed, d.verneednum, next_need,
+                                   [&](const Elf64_Verneed& need, uint64_t off) {
+    const char* file = strings.at(need.vn_file);
+    if (file == nullptr) return false;
+    return walk_chain<Elf64_Vernaux>(r, off + need.vn_aux, need.vn_cnt, next_aux,
+                                     [&](const Elf64_Vernaux& aux, uint64_t) {
+             const char* name = strings.at(aux.vna_name);
+             if (name == nullptr) return false;
+             needs->push({aux.vna_other, name, file});
+             out->version_needs.push({file, name, (aux.vna_flags & VER_FLG_WEAK) != 0});
+             return true;
+           }) == ElfStatus::kOk;
+  });
 }
 
 // A symbol's version from DT_VERSYM (`versions`, null when absent): the

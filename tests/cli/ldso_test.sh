@@ -56,14 +56,7 @@ build() {
 }
 build threads -lpthread
 build rt -lrt -lpthread
-for which in new old; do
-  mkdir -p "$work/$which/bin" "$work/$which/lib/overlay"
-  cp "$lambshm" "$work/$which/bin/lambshm"
-  cp "$preload" "$work/$which/lib/"
-  cp "$librt" "$work/$which/lib/overlay/"
-done
-cp "$shim" "$work/new/lib/overlay/"
-cp "$old_shim" "$work/old/lib/overlay/"
+. "$(dirname "$0")/layers.sh"
 chmod -R a+rX "$work"
 
 # in_sandbox ROOT(2.26|2.31) WHICH COMMAND: the overlay first in LD_LIBRARY_PATH.
