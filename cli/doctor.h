@@ -111,6 +111,9 @@ struct BackingFacts {
   struct stat st = {};
   Space space;                    // opened: the directory's; missing: its parent's
   int create = 0;                 // opened: an anonymous file could be created (0) or -errno
+  // Opened: why it is not lambshm's (core/ownership.h: ls, rm and gc refuse
+  // it), or null.
+  const char* foreign = nullptr;
   bool listed = false;            // opened: its entries, by Kind
   size_t count[4] = {};
   uint64_t bytes = 0;

@@ -150,8 +150,10 @@ void gather_backing(BackingFacts* out) {
   out->have_stat = true;
   gather_space(fd.get(), path, &out->space);
   out->create = try_create(fd.get(), path);
+  out->foreign = foreign_dir_reason(fd.get(), out->st);
+  if (out->foreign != nullptr) return;  // its entries are not objects
   Vec<Object> objects;
-  out->listed = list_objects(fd.get(), &objects) == 0;
+  out->listed = list_objects(fd.get(), out->st, &objects) == 0;
   for (const Object& o : objects) {
     ++out->count[(int)o.kind];
     out->bytes += (uint64_t)o.st.st_size;
@@ -176,13 +178,15 @@ char* search_ld_library_path(const char* name) {
   return nullptr;
 }
 
-void gather_libraries(const Install& install, LibraryFacts* out) {
+void gather_libraries(const Install& install, Mechanism mechanism, LibraryFacts* out) {
   out->pieces[0] = {"overlay librt.so.1", install.librt, Mechanism::kOverlay, LibState::kOk};
   out->pieces[1] = {"overlay libpthread.so.0", install.libpthread, Mechanism::kOverlay,
                     LibState::kOk};
   out->pieces[2] = {"preload library", install.preload, Mechanism::kPreload, LibState::kOk};
   for (Library& l : out->pieces) l.state = check_library(l.path);
-  if (out->pieces[1].state == LibState::kOk)
+  // Only where the overlay is used: from glibc 2.34 on, a shim built for
+  // another system's libpthread is irrelevant.
+  if (mechanism == Mechanism::kOverlay && out->pieces[1].state == LibState::kOk)
     out->shim_missing_dependency = missing_absolute_dependency(install.libpthread);
   out->hook.appendf("%s/sitecustomize.py", install.python_run);
   struct stat st;
@@ -263,7 +267,7 @@ bool gather(const char* program, const char* dir_option, const RunOptions& run_o
   choose_dir(dir_option, &out->backing.dir);
   gather_backing(&out->backing);
   find_install(run_options.lib_dir, &out->install);
-  gather_libraries(out->install, &out->libraries);
+  gather_libraries(out->install, out->mechanism, &out->libraries);
   out->backing.objects = objects_here(out->backing, out->libraries);
   out->active = active_here(out->mechanism, &out->active_how);
   out->run_options = run_options;

@@ -48,6 +48,10 @@ void print_system(const Facts& f, const Verdicts& v, Str* out) {
                                     : "shm_open is in librt.so.1, sem_open in libpthread.so.0: "
                                       "lambshm works as an overlay",
                f.have_uname ? f.uname.release : "?", f.have_uname ? f.uname.machine : "");
+  if (!shm_in_libc(f.glibc) && f.glibc.major == 2 && f.glibc.minor < 30)
+    out->append("  dynamic linker: before 2.30 (glibc bug 24741), it looks for a symbol only in\n"
+                "    the library its version names: under the overlay, each libpthread.so.0 or\n"
+                "    librt.so.1 symbol a program needs must be in lambshm's (--for checks)\n");
   const DevShm& d = f.dev_shm;
   out->append("  /dev/shm: ");
   if (d.stat_result != 0) {
@@ -136,6 +140,10 @@ void print_backing(const BackingFacts& b, const Backing& v, Str* out) {
       return;
     }
     out->append("  writable by this user\n");
+    if (b.foreign != nullptr)
+      out->appendf("  not lambshm's: %s; the libraries use it, but `lambshm ls`, `rm` and `gc` "
+                   "refuse it: give lambshm a directory of its own (the default, /tmp/shm)\n",
+                   b.foreign);
     if (b.objects != nullptr) out->appendf("  shm objects: %s\n", b.objects);
     if (b.listed) print_contents(b, out);
   }

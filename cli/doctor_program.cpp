@@ -23,6 +23,17 @@
 // node an object of the load set needs from it; then it binds each name by
 // version anywhere in the load set.  Both are checked for the whole load set,
 // as the dynamic linker will (check_versions), for every scenario.
+//
+// Before glibc 2.30 the dynamic linker binds a name at a version less
+// freely (bug 24741, fixed by f0b2132b35, "ld.so: Support moving versioned
+// symbols between sonames"): it searches the load order only up to the
+// object loaded under the file name the version is needed from, and fails
+// there if that object lacks the name.  Under the overlay that object is
+// lambshm's, so every libpthread.so.0 or librt.so.1 symbol@version the load
+// set imports must be defined by lambshm's library itself (read from its
+// dynamic symbol table).  Which rule applies is the running glibc's: the
+// dynamic linker asked is the one this program runs with, and ld.so and
+// libc.so.6 always come from one release.
 #include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -257,6 +268,21 @@ bool defines_version(const ObjectFile& o, const char* version) {
   return false;
 }
 
+// Whether the dynamic linker searches for a versioned name only up to the
+// object loaded under the name its version is needed from: before 2.30.
+bool ldso_stops_at_needed_file() {
+  GlibcVersion v = running_glibc();
+  return v.major == 2 && v.minor < 30;
+}
+
+bool defined_in_scope(const Vec<const char*>& scope, const DynSymbol& ref) {
+  for (const char* candidate : scope) {
+    ObjectFile* o = object_file(candidate);
+    if (o->ok && defines(*o, ref)) return true;
+  }
+  return false;
+}
+
 // The object the dynamic linker loaded for the name `file` (the first one).
 const char* loaded_as(const Vec<Loaded>& loaded, const char* file) {
   for (const Loaded& l : loaded)
@@ -270,7 +296,9 @@ const char* loaded_as(const Vec<Loaded>& loaded, const char* file) {
 // name imported at such a node is defined at that version by an object of
 // `scope` (else "symbol lookup error", at start-up or at the first call: a
 // newer node in the shim than in an older stock libpthread behind it).
-// Weak needs and weak references are not insisted on, so neither are they here.
+// Before glibc 2.30 the search for such a name stops at the object loaded
+// under the file name (see the top of this file).  Weak needs and weak
+// references are not insisted on, so neither are they here.
 void check_versions(const Vec<const char*>& users, const Vec<Loaded>& loaded,
                     const Vec<const char*>& scope, Scenario* out) {
   auto problem = [&](Str* text) {
@@ -294,18 +322,26 @@ void check_versions(const Vec<const char*>& users, const Vec<Loaded>& loaded,
     }
     for (const DynSymbol& ref : user->info.symbols) {
       if (ref.defined || ref.weak || ref.file == nullptr || !is_overlaid(ref.file)) continue;
-      bool found = false;
+      const char* stop = ldso_stops_at_needed_file() ? loaded_as(loaded, ref.file) : nullptr;
+      const char* found = nullptr;
       for (const char* candidate : scope) {
         ObjectFile* o = object_file(candidate);
         if (o->ok && defines(*o, ref)) {
-          found = true;
+          found = candidate;
           break;
         }
+        if (stop != nullptr && strcmp(candidate, stop) == 0) break;
       }
-      if (found) continue;
+      if (found != nullptr) continue;
       Str text;
-      text.appendf("%s needs %s@%s (from %s), which nothing it loads defines", base_name(user_path),
-                   ref.name, ref.version, ref.file);
+      if (stop != nullptr && defined_in_scope(scope, ref))
+        text.appendf("%s needs %s@%s from %s, and this dynamic linker (glibc %s, before 2.30: "
+                     "bug 24741) looks for it only up to %s, which does not define it",
+                     base_name(user_path), ref.name, ref.version, ref.file, running_glibc().text,
+                     stop);
+      else
+        text.appendf("%s needs %s@%s (from %s), which nothing it loads defines",
+                     base_name(user_path), ref.name, ref.version, ref.file);
       problem(&text);
     }
   }

@@ -1,3 +1,9 @@
+// The reader, table by table (elf_reader.h says what it reads and why that
+// way): read_elf calls one function per ELF table in the order each needs
+// the last (header, program headers, dynamic section, DT_NEEDED, version
+// definitions, version needs, dynamic symbols), and stops at the first that
+// finds the file damaged.  The version tables are chains walked by one
+// helper, walk_chain.
 #include "elf_reader.h"
 
 #include <elf.h>
@@ -86,6 +92,29 @@ class Reader {
   size_t phnum_ = 0;
 };
 
+// What the dynamic section says where to find, as file offsets (-1: absent).
+struct DynamicTable {
+  const Elf64_Dyn* entries = nullptr;
+  size_t count = 0;
+  int64_t strtab = -1, symtab = -1, hash = -1, gnu_hash = -1, versym = -1, verdef = -1,
+          verneed = -1;
+  uint64_t strsz = 0, verdefnum = 0, verneednum = 0;
+};
+
+// DT_STRTAB: names by offset, each checked to end inside the table.
+class StringTable {
+ public:
+  StringTable(const Reader& r, const DynamicTable& d)
+      : r_(r), base_((uint64_t)d.strtab), limit_((uint64_t)d.strtab + d.strsz) {}
+  const char* at(uint64_t index) const { return r_.str(base_ + index, limit_); }
+
+ private:
+  const Reader& r_;
+  uint64_t base_;
+  uint64_t limit_;
+};
+
+// A version index (as DT_VERSYM gives it) and its name.
 struct VersionName {
   uint16_t index;
   const char* name;
@@ -135,139 +164,191 @@ int64_t dynsym_count_from_sections(const Reader& r, const Elf64_Ehdr& eh) {
   return -1;
 }
 
-}  // namespace
+// --- One function per table ------------------------------------------------------
 
-ElfStatus read_elf(const MappedFile& file, bool (*want)(const DynSymbol&), ElfInfo* out) {
-  Reader r(file);
+// The ELF header: an ELF file, for this machine, with program headers we can read.
+ElfStatus read_header(const MappedFile& file, const Reader& r, const Elf64_Ehdr** out) {
   const auto* eh = r.at<Elf64_Ehdr>(0);
   if (eh == nullptr || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0) {
-    if (file.size() >= 4 && memcmp(file.data(), ELFMAG, SELFMAG) == 0) return ElfStatus::kDamaged;
-    return ElfStatus::kNotElf;
+    bool magic = file.size() >= 4 && memcmp(file.data(), ELFMAG, SELFMAG) == 0;
+    return magic ? ElfStatus::kDamaged : ElfStatus::kNotElf;
   }
   if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
       eh->e_machine != native_machine())
     return ElfStatus::kOtherMachine;
   if (eh->e_phentsize != sizeof(Elf64_Phdr)) return ElfStatus::kDamaged;
-  const auto* ph = r.at<Elf64_Phdr>(eh->e_phoff, eh->e_phnum);
-  if (ph == nullptr) return ElfStatus::kDamaged;
-  r.set_segments(ph, eh->e_phnum);
+  *out = eh;
+  return ElfStatus::kOk;
+}
 
-  const Elf64_Dyn* dyn = nullptr;
-  size_t dyn_count = 0;
-  for (size_t i = 0; i < eh->e_phnum; ++i) {
+// The program headers: PT_INTERP into `out`, PT_DYNAMIC into `dyn`; the
+// segments become the reader's map from addresses to offsets.
+ElfStatus read_program_headers(const Elf64_Ehdr& eh, Reader* r, DynamicTable* dyn, ElfInfo* out) {
+  const auto* ph = r->at<Elf64_Phdr>(eh.e_phoff, eh.e_phnum);
+  if (ph == nullptr) return ElfStatus::kDamaged;
+  r->set_segments(ph, eh.e_phnum);
+  for (size_t i = 0; i < eh.e_phnum; ++i) {
     if (ph[i].p_type == PT_INTERP) {
-      out->interp = r.str(ph[i].p_offset, ph[i].p_offset + ph[i].p_filesz);
+      out->interp = r->str(ph[i].p_offset, ph[i].p_offset + ph[i].p_filesz);
       if (out->interp == nullptr) return ElfStatus::kDamaged;
     } else if (ph[i].p_type == PT_DYNAMIC) {
-      dyn_count = ph[i].p_filesz / sizeof(Elf64_Dyn);
-      dyn = r.at<Elf64_Dyn>(ph[i].p_offset, dyn_count);
-      if (dyn == nullptr) return ElfStatus::kDamaged;
+      dyn->count = ph[i].p_filesz / sizeof(Elf64_Dyn);
+      dyn->entries = r->at<Elf64_Dyn>(ph[i].p_offset, dyn->count);
+      if (dyn->entries == nullptr) return ElfStatus::kDamaged;
     }
   }
-  if (dyn == nullptr) return ElfStatus::kOk;  // statically linked
-  out->dynamic = true;
+  return ElfStatus::kOk;
+}
 
-  int64_t strtab = -1, symtab = -1, hash = -1, gnu_hash = -1, versym = -1, verdef = -1,
-          verneed = -1;
-  uint64_t strsz = 0, verdefnum = 0, verneednum = 0;
-  for (size_t i = 0; i < dyn_count && dyn[i].d_tag != DT_NULL; ++i) {
-    uint64_t v = dyn[i].d_un.d_val;
-    switch (dyn[i].d_tag) {
-      case DT_STRTAB: strtab = r.offset_of(v); break;
-      case DT_STRSZ: strsz = v; break;
-      case DT_SYMTAB: symtab = r.offset_of(v); break;
-      case DT_HASH: hash = r.offset_of(v); break;
-      case DT_GNU_HASH: gnu_hash = r.offset_of(v); break;
-      case DT_VERSYM: versym = r.offset_of(v); break;
-      case DT_VERDEF: verdef = r.offset_of(v); break;
-      case DT_VERDEFNUM: verdefnum = v; break;
-      case DT_VERNEED: verneed = r.offset_of(v); break;
-      case DT_VERNEEDNUM: verneednum = v; break;
+// The dynamic section's pointers to the other tables.
+ElfStatus read_dynamic(const Reader& r, DynamicTable* d) {
+  for (size_t i = 0; i < d->count && d->entries[i].d_tag != DT_NULL; ++i) {
+    uint64_t v = d->entries[i].d_un.d_val;
+    switch (d->entries[i].d_tag) {
+      case DT_STRTAB: d->strtab = r.offset_of(v); break;
+      case DT_STRSZ: d->strsz = v; break;
+      case DT_SYMTAB: d->symtab = r.offset_of(v); break;
+      case DT_HASH: d->hash = r.offset_of(v); break;
+      case DT_GNU_HASH: d->gnu_hash = r.offset_of(v); break;
+      case DT_VERSYM: d->versym = r.offset_of(v); break;
+      case DT_VERDEF: d->verdef = r.offset_of(v); break;
+      case DT_VERDEFNUM: d->verdefnum = v; break;
+      case DT_VERNEED: d->verneed = r.offset_of(v); break;
+      case DT_VERNEEDNUM: d->verneednum = v; break;
       default: break;
     }
   }
-  if (strtab < 0) return ElfStatus::kDamaged;
-  uint64_t str_limit = (uint64_t)strtab + strsz;
-  auto string = [&](uint64_t index) { return r.str((uint64_t)strtab + index, str_limit); };
+  return d->strtab < 0 ? ElfStatus::kDamaged : ElfStatus::kOk;
+}
 
-  for (size_t i = 0; i < dyn_count && dyn[i].d_tag != DT_NULL; ++i) {
-    if (dyn[i].d_tag != DT_NEEDED) continue;
-    const char* s = string(dyn[i].d_un.d_val);
+// DT_NEEDED, in order.
+ElfStatus read_needed(const DynamicTable& d, const StringTable& strings, ElfInfo* out) {
+  for (size_t i = 0; i < d.count && d.entries[i].d_tag != DT_NULL; ++i) {
+    if (d.entries[i].d_tag != DT_NEEDED) continue;
+    const char* s = strings.at(d.entries[i].d_un.d_val);
     if (s == nullptr) return ElfStatus::kDamaged;
     out->needed.push(s);
   }
-  // Version indexes to names: definitions (verdef) and needs (verneed).
-  Vec<VersionName> defs, needs;
-  uint64_t off = (uint64_t)verdef;
-  for (uint64_t n = 0; verdef >= 0 && n < verdefnum; ++n) {
-    const auto* d = r.at<Elf64_Verdef>(off);
-    if (d == nullptr) return ElfStatus::kDamaged;
-    const auto* aux = r.at<Elf64_Verdaux>(off + d->vd_aux);
-    if (aux == nullptr) return ElfStatus::kDamaged;
-    const char* name = string(aux->vda_name);
-    if (name == nullptr) return ElfStatus::kDamaged;
-    if (!(d->vd_flags & VER_FLG_BASE)) {
-      defs.push({d->vd_ndx, name, nullptr});
+  return ElfStatus::kOk;
+}
+
+// Walks up to `count` entries of a table chained by byte offsets from each
+// entry (verdef's vd_next, verneed's vn_next, vernaux's vna_next; 0 ends
+// it), calling f(entry, offset); f returns false for a damaged entry.
+template <typename T, typename Next, typename F>
+ElfStatus walk_chain(const Reader& r, uint64_t off, uint64_t count, Next next, F f) {
+  for (uint64_t n = 0; n < count; ++n) {
+    const T* e = r.at<T>(off);
+    if (e == nullptr || !f(*e, off)) return ElfStatus::kDamaged;
+    if (next(*e) == 0) break;
+    off += next(*e);
+  }
+  return ElfStatus::kOk;
+}
+
+// DT_VERDEF: the version nodes the object defines (the base entry is its own name).
+ElfStatus read_verdef(const Reader& r, const DynamicTable& d, const StringTable& strings,
+                      Vec<VersionName>* defs, ElfInfo* out) {
+  if (d.verdef < 0) return ElfStatus::kOk;
+  auto next = [](const Elf64_Verdef& def) { return def.vd_next; };
+  return walk_chain<Elf64_Verdef>(r, (uint64_t)d.verdef, d.verdefnum, next,
+                                  [&](const Elf64_Verdef& def, uint64_t off) {
+    const auto* aux = r.at<Elf64_Verdaux>(off + def.vd_aux);
+    const char* name = aux != nullptr ? strings.at(aux->vda_name) : nullptr;
+    if (name == nullptr) return false;
+    if (!(def.vd_flags & VER_FLG_BASE)) {
+      defs->push({def.vd_ndx, name, nullptr});
       out->version_defs.push(name);
     }
-    if (d->vd_next == 0) break;
-    off += d->vd_next;
-  }
-  off = (uint64_t)verneed;
-  for (uint64_t n = 0; verneed >= 0 && n < verneednum; ++n) {
-    const auto* need = r.at<Elf64_Verneed>(off);
-    if (need == nullptr) return ElfStatus::kDamaged;
-    const char* file = string(need->vn_file);
-    if (file == nullptr) return ElfStatus::kDamaged;
-    uint64_t aux_off = off + need->vn_aux;
-    for (uint16_t k = 0; k < need->vn_cnt; ++k) {
-      const auto* aux = r.at<Elf64_Vernaux>(aux_off);
-      if (aux == nullptr) return ElfStatus::kDamaged;
-      const char* name = string(aux->vna_name);
-      if (name == nullptr) return ElfStatus::kDamaged;
-      needs.push({aux->vna_other, name, file});
-      out->version_needs.push({file, name, (aux->vna_flags & VER_FLG_WEAK) != 0});
-      if (aux->vna_next == 0) break;
-      aux_off += aux->vna_next;
-    }
-    if (need->vn_next == 0) break;
-    off += need->vn_next;
-  }
-  if (want == nullptr || symtab < 0) return ElfStatus::kOk;
+    return true;
+  });
+}
 
-  // .dynsym's section header, where there is one, says how many symbols it
-  // has; DT_GNU_HASH does not when no symbol is hashed (an executable that
-  // exports nothing, as aarch64 ones often are: its undefined symbols all
-  // come before symoffset, whatever symoffset says), so it is the fallback.
-  int64_t count = dynsym_count_from_sections(r, *eh);
-  if (count < 0) count = symbol_count(r, hash, gnu_hash);
+// DT_VERNEED: the version nodes the object needs, by library (each
+// library's Vernaux chain names its versions).
+ElfStatus read_verneed(const Reader& r, const DynamicTable& d, const StringTable& strings,
+                       Vec<VersionName>* needs, ElfInfo* out) {
+  if (d.verneed < 0) return ElfStatus::kOk;
+  auto next_need = [](const Elf64_Verneed& need) { return need.vn_next; };
+  auto next_aux = [](const Elf64_Vernaux& aux) { return aux.vna_next; };
+  return walk_chain<Elf64_Verneed>(r, (uint64_t)d.verneed, d.verneednum, next_need,
+                                   [&](const Elf64_Verneed& need, uint64_t off) {
+    const char* file = strings.at(need.vn_file);
+    if (file == nullptr) return false;
+    return walk_chain<Elf64_Vernaux>(r, off + need.vn_aux, need.vn_cnt, next_aux,
+                                     [&](const Elf64_Vernaux& aux, uint64_t) {
+             const char* name = strings.at(aux.vna_name);
+             if (name == nullptr) return false;
+             needs->push({aux.vna_other, name, file});
+             out->version_needs.push({file, name, (aux.vna_flags & VER_FLG_WEAK) != 0});
+             return true;
+           }) == ElfStatus::kOk;
+  });
+}
+
+// A symbol's version from DT_VERSYM (`versions`, null when absent): the
+// definitions' names for a defined symbol, the needs' for an import.
+void apply_version(const uint16_t* versions, int64_t i, const Vec<VersionName>& defs,
+                   const Vec<VersionName>& needs, DynSymbol* out) {
+  if (versions == nullptr) return;
+  uint16_t v = versions[i];
+  out->hidden = (v & 0x8000) != 0;
+  uint16_t index = v & 0x7fff;
+  const VersionName* e = index > 1 ? version_entry(out->defined ? defs : needs, index) : nullptr;
+  if (e != nullptr) {
+    out->version = e->name;
+    out->file = e->file;
+  }
+}
+
+// DT_SYMTAB with DT_VERSYM: the global dynamic symbols `want` keeps.
+//
+// .dynsym's section header, where there is one, says how many symbols it
+// has; DT_GNU_HASH does not when no symbol is hashed (an executable that
+// exports nothing, as aarch64 ones often are: its undefined symbols all
+// come before symoffset, whatever symoffset says), so it is the fallback.
+ElfStatus read_dynsym(const Reader& r, const Elf64_Ehdr& eh, const DynamicTable& d,
+                      const StringTable& strings, const Vec<VersionName>& defs,
+                      const Vec<VersionName>& needs, bool (*want)(const DynSymbol&),
+                      ElfInfo* out) {
+  int64_t count = dynsym_count_from_sections(r, eh);
+  if (count < 0) count = symbol_count(r, d.hash, d.gnu_hash);
   if (count < 0) return ElfStatus::kDamaged;
-  const auto* syms = r.at<Elf64_Sym>((uint64_t)symtab, (uint64_t)count);
-  const auto* vers = versym >= 0 ? r.at<uint16_t>((uint64_t)versym, (uint64_t)count) : nullptr;
+  const auto* syms = r.at<Elf64_Sym>((uint64_t)d.symtab, (uint64_t)count);
   if (syms == nullptr) return ElfStatus::kDamaged;
+  const auto* versions =
+      d.versym >= 0 ? r.at<uint16_t>((uint64_t)d.versym, (uint64_t)count) : nullptr;
   for (int64_t i = 1; i < count; ++i) {
     const Elf64_Sym& s = syms[i];
     unsigned bind = ELF64_ST_BIND(s.st_info);
     if (bind != STB_GLOBAL && bind != STB_WEAK && bind != STB_GNU_UNIQUE) continue;
-    const char* name = string(s.st_name);
+    const char* name = strings.at(s.st_name);
     if (name == nullptr) continue;
-    DynSymbol out_sym{name, nullptr, nullptr, s.st_shndx != SHN_UNDEF, false,
-                      bind == STB_WEAK};
-    if (vers != nullptr) {
-      uint16_t v = vers[i];
-      out_sym.hidden = (v & 0x8000) != 0;
-      uint16_t index = v & 0x7fff;
-      const VersionName* e = index > 1 ? version_entry(out_sym.defined ? defs : needs, index)
-                                       : nullptr;
-      if (e != nullptr) {
-        out_sym.version = e->name;
-        out_sym.file = e->file;
-      }
-    }
-    if (!want(out_sym)) continue;
-    out->symbols.push(out_sym);
+    DynSymbol sym{name, nullptr, nullptr, s.st_shndx != SHN_UNDEF, false, bind == STB_WEAK};
+    apply_version(versions, i, defs, needs, &sym);
+    if (want(sym)) out->symbols.push(sym);
   }
   return ElfStatus::kOk;
+}
+
+}  // namespace
+
+ElfStatus read_elf(const MappedFile& file, bool (*want)(const DynSymbol&), ElfInfo* out) {
+  Reader r(file);
+  const Elf64_Ehdr* eh = nullptr;
+  DynamicTable dyn;
+  if (ElfStatus s = read_header(file, r, &eh); s != ElfStatus::kOk) return s;
+  if (ElfStatus s = read_program_headers(*eh, &r, &dyn, out); s != ElfStatus::kOk) return s;
+  if (dyn.entries == nullptr) return ElfStatus::kOk;  // statically linked
+  out->dynamic = true;
+  if (ElfStatus s = read_dynamic(r, &dyn); s != ElfStatus::kOk) return s;
+  StringTable strings(r, dyn);
+  Vec<VersionName> defs, needs;
+  if (ElfStatus s = read_needed(dyn, strings, out); s != ElfStatus::kOk) return s;
+  if (ElfStatus s = read_verdef(r, dyn, strings, &defs, out); s != ElfStatus::kOk) return s;
+  if (ElfStatus s = read_verneed(r, dyn, strings, &needs, out); s != ElfStatus::kOk) return s;
+  if (want == nullptr || dyn.symtab < 0) return ElfStatus::kOk;
+  return read_dynsym(r, *eh, dyn, strings, defs, needs, want, out);
 }
 
 }  // namespace lambshm::cli

@@ -178,7 +178,7 @@ int cmd_ls(int argc, char** argv) {
   Vec<Object> objects;
   Vec<Uninspected> uninspected;
   if (fd.valid()) {
-    if (int r = list_objects(fd.get(), &objects); r < 0) {
+    if (int r = list_objects(fd.get(), dir_st, &objects); r < 0) {
       error("cannot read %s: %s", dir.config.path, strerror(-r));
       return kExitFailure;
     }

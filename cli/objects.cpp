@@ -11,6 +11,7 @@
 #include "keeper_protocol.h"
 #include "linux_syscall.h"
 #include "memfd_store.h"
+#include "ownership.h"
 #include "sem_ops.h"
 #include "unique_fd.h"
 
@@ -43,6 +44,12 @@ int open_dir_for_tools(const DirChoice& dir, struct stat* st, bool* missing) {
   if (fd < 0) {
     error("refusing the backing directory %s: %s (%s)", dir.config.path,
           why != nullptr ? why : "error", strerror(-fd));
+    return -1;
+  }
+  if ((why = foreign_dir_reason(fd, *st)) != nullptr) {
+    error("refusing %s (%s): %s; ls, rm and gc only touch a directory lambshm made "
+          "(docs/cli.md)", dir.config.path, dir.source, why);
+    sys::close(fd);
     return -1;
   }
   return fd;
@@ -143,7 +150,18 @@ int for_each_entry(int fd, F f) {
 
 }  // namespace
 
-int list_objects(int dir_fd, Vec<Object>* out) {
+Kind kind_of(EntryKind kind) {
+  switch (kind) {
+    case EntryKind::kShm: return Kind::kShm;
+    case EntryKind::kSem: return Kind::kSem;
+    case EntryKind::kTemp: return Kind::kTemp;
+    case EntryKind::kMarker:
+    case EntryKind::kForeign: break;
+  }
+  return Kind::kOther;
+}
+
+int list_objects(int dir_fd, const struct stat& dir_st, Vec<Object>* out) {
   // A descriptor of our own: reading moves its offset.
   UniqueFd fd(sys::openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return fd.get();
@@ -157,17 +175,16 @@ int list_objects(int dir_fd, Vec<Object>* out) {
     o.name = o.file;
     o.age = now - last_change(o.st);
     if (o.age < 0) o.age = 0;
-    size_t sem_prefix = sizeof kSemPrefix - 1;
-    if (!S_ISREG(o.st.st_mode)) {
-      o.kind = Kind::kOther;
-    } else if (strncmp(entry, kTempSemPrefix, sizeof kTempSemPrefix - 1) == 0) {
-      o.kind = Kind::kTemp;
-    } else if (strncmp(entry, kSemPrefix, sem_prefix) == 0 && entry[sem_prefix] != '\0') {
-      o.kind = Kind::kSem;
-      o.name = o.file + sem_prefix;
+    EntryKind kind = classify_entry(entry, o.st, dir_st);
+    if (kind == EntryKind::kMarker) {
+      free(const_cast<char*>(o.file));
+      return;
+    }
+    o.kind = kind_of(kind);
+    if (o.kind == Kind::kSem) {
+      o.name = o.file + sizeof kSemPrefix - 1;
       read_semaphore(dir_fd, &o);
-    } else {
-      o.kind = Kind::kShm;
+    } else if (o.kind == Kind::kShm) {
       read_memfd_record(dir_fd, &o, now);
     }
     out->push(o);

@@ -2,19 +2,23 @@
 // without creating it and refused exactly as the libraries refuse it
 // (core/backing_dir.h), and what is in it.
 //
-// Kinds of entries, by glibc's naming (core/ipc_name.h):
-//   sem    "sem.NAME", a regular file: the named semaphore NAME
+// Which entries are objects is core/ownership.h's rule, the one the
+// libraries' marker follows: in a directory that is not lambshm's, the tools
+// look at nothing and remove nothing.  Kinds:
+//   sem    "sem.NAME", 32 bytes: the named semaphore NAME
 //   tmp    ".lambshm-tmp-*": a semaphore being created; one that stays is
 //          the leftover of a creator killed half-way (orphaned)
-//   shm    any other regular file: the shm object of that name (a plain
-//          file, or the record of a memfd object)
-//   other  anything else (directories, symbolic links, FIFOs): never made by
-//          lambshm; listed, never removed by gc
+//   shm    any other regular file of ours: the shm object of that name (a
+//          plain file, or the record of a memfd object)
+//   other  anything else (directories, links, files of other shapes or
+//          owners): listed, never removed
+// The marker itself is not listed.
 #pragma once
 
 #include <sys/stat.h>
 
 #include "backing_dir.h"
+#include "ownership.h"
 #include "support.h"
 
 namespace lambshm::cli {
@@ -27,13 +31,16 @@ struct DirChoice {
 // The directory named by --dir (may be null), else $LAMBSHM_DIR, else /tmp/shm.
 void choose_dir(const char* option, DirChoice* out);
 
-// Opens the backing directory for reading and removing, never creating it.
-// Returns the descriptor, or -1 after printing why; *missing tells a
-// directory that does not exist (nothing to do) from a refused one.
+// Opens the backing directory for reading and removing, never creating it,
+// and only if it is lambshm's (core/ownership.h).  Returns the descriptor,
+// or -1 after printing why; *missing tells a directory that does not exist
+// (nothing to do) from a refused one.
 int open_dir_for_tools(const DirChoice& dir, struct stat* st, bool* missing);
 
 enum class Kind { kShm, kSem, kTemp, kOther };
 const char* kind_name(Kind kind);
+// The tools' kind for the core's (the marker is not an object: kOther).
+Kind kind_of(EntryKind kind);
 
 struct Object {
   const char* file;  // the entry's name in the directory
@@ -56,8 +63,9 @@ struct Object {
   ino_t use_ino;
 };
 
-// Every entry of the directory, sorted by name then kind; 0 or -errno.
-int list_objects(int dir_fd, Vec<Object>* out);
+// Every entry of the directory (`dir_st`: its fstat) but its marker, sorted
+// by name then kind; 0 or -errno.
+int list_objects(int dir_fd, const struct stat& dir_st, Vec<Object>* out);
 
 // A process whose descriptors and mappings could not be read: another
 // user's, or (even for root) one the kernel denies, such as a container's

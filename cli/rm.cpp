@@ -1,4 +1,8 @@
-// lambshm rm NAME...: remove objects by name, as shm_unlink and sem_unlink do.
+// lambshm rm NAME...: remove objects by name, as shm_unlink and sem_unlink do,
+// but only what core/ownership.h says is lambshm's.
+//
+// Three steps: the options, each name's files and what happens to each
+// (remove_file, the policy), and the messages.
 #include <cerrno>
 #include <cstdio>
 
@@ -28,114 +32,163 @@ constexpr char kHelp[] =
     "  -v, --verbose  say what is removed\n"
     "  -h, --help     show this help\n"
     "\n"
-    "Nothing outside the backing directory is ever removed and no symbolic link is\n"
-    "followed (a link in the directory is removed itself, as shm_unlink would);\n"
-    "directories are refused.  Processes that have an object open or mapped keep\n"
-    "using it; only its name goes.\n"
+    "Only lambshm's objects are removed: a directory lambshm did not make is\n"
+    "refused, and so is anything in it that `lambshm ls` calls 'other'\n"
+    "(directories, symbolic links, files lambshm never makes).  No link is\n"
+    "followed.  Processes that have an object open or mapped keep using it;\n"
+    "only its name goes.\n"
     "\n"
     "Exit status: 0 all removed, 1 a name was missing or could not be removed,\n"
     "2 usage error.\n";
 
-}  // namespace
+constexpr int kContinue = -1;
 
-int cmd_rm(int argc, char** argv) {
+struct Options {
+  const char* dir = nullptr;
+  bool shm = true;
+  bool sem = true;
+  bool force = false;
+  bool dry_run = false;
+  bool verbose = false;
+};
+
+// Fills `out` and `names`; kContinue, or the status to exit with.
+int parse_options(int argc, char** argv, Options* out, Vec<char*>* names) {
   static const OptionSpec kOptions[] = {{"dir", 0, true},       {"shm", 0, false},
                                         {"sem", 0, false},       {"force", 'f', false},
                                         {"dry-run", 'n', false}, {"verbose", 'v', false},
                                         {"help", 'h', false}};
   enum { kDir, kShmOnly, kSemOnly, kForce, kDryRun, kVerbose, kHelpOption };
-  const char* dir_option = nullptr;
-  bool shm = true, sem = true, force = false, dry_run = false, verbose = false;
   bool only_shm = false, only_sem = false;
   Args args(argc, argv, kOptions, sizeof kOptions / sizeof kOptions[0]);
   for (int o; (o = args.next()) != Args::kDone;) {
     switch (o) {
       case kDir:
         if (!absolute_dir_option("--dir", args.value())) return kExitUsage;
-        dir_option = args.value();
+        out->dir = args.value();
         break;
       case kShmOnly: only_shm = true; break;
       case kSemOnly: only_sem = true; break;
-      case kForce: force = true; break;
-      case kDryRun: dry_run = true; break;
-      case kVerbose: verbose = true; break;
+      case kForce: out->force = true; break;
+      case kDryRun: out->dry_run = true; break;
+      case kVerbose: out->verbose = true; break;
       case kHelpOption: fputs(kHelp, stdout); return kExitOk;
       default: return kExitUsage;
     }
   }
   if (only_shm && only_sem) return usage_error("--shm and --sem exclude each other");
-  if (only_shm) sem = false;
-  if (only_sem) shm = false;
+  out->sem = !only_shm;
+  out->shm = !only_sem;
   if (args.operands().empty()) return usage_error("no object name given");
+  for (char* name : args.operands()) names->push(name);
+  return kContinue;
+}
+
+// The files `name` may be: the shm object's, then the semaphore's.  0, or
+// -EINVAL (not a name) or -ENAMETOOLONG.
+int files_of(const char* name, const Options& options, IpcName files[2], size_t* n) {
+  *n = 0;
+  int shm = make_ipc_name(name, kShmPrefix, &files[0]);
+  if (shm == -EINVAL) return shm;
+  if (options.shm && shm == 0) ++*n;
+  if (options.sem && make_ipc_name(name, kSemPrefix, &files[*n]) == 0) ++*n;
+  return *n == 0 ? -ENAMETOOLONG : 0;
+}
+
+enum class Fate { kMissing, kRemoved, kWouldRemove, kForeign, kFailed };
+
+struct Removal {
+  Fate fate;
+  Kind kind;
+  const char* name;  // the object's name (a semaphore's without "sem.")
+  int error;         // kFailed: -errno
+};
+
+// The policy: what happens to `file`.
+Removal remove_file(int dir_fd, const struct stat& dir_st, const char* file,
+                    const Options& options) {
+  Removal r{Fate::kMissing, Kind::kOther, file, 0};
+  struct stat st;
+  if (int e = sys::fstatat(dir_fd, file, &st, AT_SYMLINK_NOFOLLOW); e < 0) {
+    r.fate = e == -ENOENT ? Fate::kMissing : Fate::kFailed;
+    r.error = e;
+    return r;
+  }
+  r.kind = kind_of(classify_entry(file, st, dir_st));
+  if (r.kind == Kind::kSem) r.name = file + sizeof kSemPrefix - 1;
+  if (r.kind == Kind::kOther) {
+    r.fate = Fate::kForeign;
+    return r;
+  }
+  if (options.dry_run) {
+    r.fate = Fate::kWouldRemove;
+    return r;
+  }
+  r.error = remove_entry(dir_fd, file, st);
+  r.fate = r.error == 0 ? Fate::kRemoved : r.error == -ENOENT ? Fate::kMissing : Fate::kFailed;
+  return r;
+}
+
+// Says what happened; false for a failure.
+bool report(const Removal& r, const Options& options) {
+  Str shown;
+  printable(r.name, &shown);
+  switch (r.fate) {
+    case Fate::kMissing: return true;
+    case Fate::kRemoved:
+      if (options.verbose) printf("removed %s %s\n", kind_name(r.kind), shown.c_str());
+      return true;
+    case Fate::kWouldRemove:
+      printf("would remove %s %s\n", kind_name(r.kind), shown.c_str());
+      return true;
+    case Fate::kForeign:
+      error("%s is not a lambshm object (a directory, a link or a file lambshm never makes); "
+            "left alone", shown.c_str());
+      return false;
+    case Fate::kFailed:
+      error("cannot remove %s %s: %s", kind_name(r.kind), shown.c_str(),
+            r.error == -ESTALE ? "it was replaced while we looked" : strerror(-r.error));
+      return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+int cmd_rm(int argc, char** argv) {
+  Options options;
+  Vec<char*> names;
+  if (int r = parse_options(argc, argv, &options, &names); r != kContinue) return r;
 
   DirChoice dir;
-  choose_dir(dir_option, &dir);
+  choose_dir(options.dir, &dir);
   struct stat dir_st;
   bool missing_dir;
   UniqueFd fd(open_dir_for_tools(dir, &dir_st, &missing_dir));
   if (!fd.valid() && !missing_dir) return kExitFailure;
 
   int status = kExitOk;
-  for (const char* name : args.operands()) {
-    IpcName c[2];  // the shm object's file, then the semaphore's
-    size_t n = 0;
-    int shm_r = make_ipc_name(name, kShmPrefix, &c[n]);
-    if (shm_r == -EINVAL) {
-      Str shown;
-      printable(name, &shown);
-      error("'%s' is not an object name (names are one path component: no '/', not '.' or '..')",
-            shown.c_str());
-      status = kExitFailure;
-      continue;
-    }
-    if (shm && shm_r == 0) ++n;
-    if (sem && make_ipc_name(name, kSemPrefix, &c[n]) == 0) ++n;
-    if (n == 0) {
-      error("name too long (the limit is %d bytes)", NAME_MAX);
+  for (const char* name : names) {
+    Str shown;
+    printable(name, &shown);
+    IpcName files[2];
+    size_t n;
+    if (int e = files_of(name, options, files, &n); e < 0) {
+      if (e == -EINVAL)
+        error("'%s' is not an object name (names are one path component: no '/', not '.' or "
+              "'..')", shown.c_str());
+      else
+        error("name too long (the limit is %d bytes)", NAME_MAX);
       status = kExitFailure;
       continue;
     }
     size_t found = 0;
     for (size_t i = 0; i < n && fd.valid(); ++i) {
-      struct stat st;
-      int r = sys::fstatat(fd.get(), c[i].file, &st, AT_SYMLINK_NOFOLLOW);
-      if (r == -ENOENT) continue;
-      ++found;
-      // What ls would call it: a file "sem.x" named as a shm object is semaphore x.
-      const char* file_name = c[i].file;
-      const char* kind = "shm";
-      if (r == 0 && !S_ISREG(st.st_mode)) {
-        kind = "other";
-      } else if (strncmp(file_name, kSemPrefix, sizeof kSemPrefix - 1) == 0 &&
-                 file_name[sizeof kSemPrefix - 1] != '\0') {
-        kind = "sem";
-        file_name += sizeof kSemPrefix - 1;
-      }
-      Str shown_text;
-      printable(file_name, &shown_text);
-      const char* shown = shown_text.c_str();
-      if (r == 0 && S_ISDIR(st.st_mode)) r = -EISDIR;
-      if (r == 0 && dry_run) {
-        printf("would remove %s %s\n", kind, shown);
-        continue;
-      }
-      if (r == 0) r = remove_entry(fd.get(), c[i].file, st);
-      if (r == -ENOENT) {
-        --found;  // removed by someone else meanwhile
-        continue;
-      }
-      if (r < 0) {
-        error("cannot remove %s %s: %s", kind, shown,
-              r == -EISDIR ? "it is a directory, not an object"
-                           : r == -ESTALE ? "it was replaced while we looked" : strerror(-r));
-        status = kExitFailure;
-        continue;
-      }
-      if (verbose) printf("removed %s %s\n", kind, shown);
+      Removal r = remove_file(fd.get(), dir_st, files[i].file, options);
+      if (r.fate != Fate::kMissing) ++found;
+      if (!report(r, options)) status = kExitFailure;
     }
-    if (found == 0 && !force) {
-      Str shown;
-      printable(name, &shown);
+    if (found == 0 && !options.force) {
       error("%s: no such object%s", shown.c_str(),
             missing_dir ? " (the backing directory does not exist)" : "");
       status = kExitFailure;

@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "doctor.h"
 #include "linux_syscall.h"
+#include "objects.h"
 #include "activate.h"
 
 namespace lambshm::cli {
@@ -78,25 +79,29 @@ void shell_quote(const char* s, Str* out) {
 
 // The exec wrapper makes the backing directory before the runtime starts:
 // a broken /tmp then fails Lambda's initialisation, with a message, rather
-// than an invocation.  Last component only, mode 01777 like /dev/shm.
-bool make_backing_dir(const char* dir) {
+// than an invocation.  The directory is chosen, created, refused and marked
+// by the libraries' own rules (core/backing_dir.h); its path, or null.
+const char* make_backing_dir(const char* option) {
+  DirChoice dir;
+  choose_dir(option, &dir);
+  if (dir.config.error != 0) {
+    error("LAMBSHM_DIR must be an absolute path, not '%s'", dir.config.path);
+    return nullptr;
+  }
   struct stat st;
-  if (sys::fstatat(AT_FDCWD, dir, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (mkdir(dir, 01777) == 0) chmod(dir, 01777);  // whatever the umask
-    if (sys::fstatat(AT_FDCWD, dir, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      error("cannot create the backing directory %s (is its parent writable?)", dir);
-      return false;
-    }
+  const char* why = nullptr;
+  int fd = open_backing_dir(dir.config.path, &st, &why);
+  if (fd >= 0) {
+    sys::close(fd);
+    return xstrdup(dir.config.path);
   }
-  if (S_ISLNK(st.st_mode)) {
-    error("the backing directory %s is a symbolic link; lambshm refuses it", dir);
-    return false;
-  }
-  if (!S_ISDIR(st.st_mode)) {
-    error("the backing directory %s exists but is not a directory", dir);
-    return false;
-  }
-  return true;
+  if (sys::fstatat(AT_FDCWD, dir.config.path, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    error("cannot create the backing directory %s (is its parent writable?): %s",
+          dir.config.path, why != nullptr ? why : strerror(-fd));
+  else
+    error("the backing directory %s is refused: %s", dir.config.path,
+          why != nullptr ? why : strerror(-fd));
+  return nullptr;
 }
 
 }  // namespace
@@ -152,14 +157,8 @@ int cmd_run(int argc, char** argv) {
             "lambshm-exec-wrapper RUNTIME [ARG]...)");
       return kExitCannotActivate;
     }
-    const char* dir = options.dir != nullptr ? options.dir : getenv("LAMBSHM_DIR");
-    if (dir == nullptr || *dir == '\0') dir = "/tmp/shm";
-    if (dir[0] != '/') {
-      error("LAMBSHM_DIR must be an absolute path, not '%s'", dir);
-      return kExitCannotActivate;
-    }
-    if (!make_backing_dir(dir)) return kExitCannotActivate;
-    options.dir = dir;
+    options.dir = make_backing_dir(options.dir);
+    if (options.dir == nullptr) return kExitCannotActivate;
     options.blanks_ok = true;
     // On every cold start: choose by glibc version alone, without the
     // ld.so --list of the runtime that checks the overlay would start it.

@@ -11,6 +11,7 @@
 #include <atomic>
 
 #include "ipc_name.h"
+#include "ownership.h"
 #include "log_line.h"
 #include "linux_syscall.h"
 
@@ -111,6 +112,7 @@ int open_backing_dir(const char* path, struct stat* st, const char** why, bool c
     sys::close(fd);
     return -EACCES;
   }
+  if (created) mark_dir(fd, *st);
   return fd;
 }
 

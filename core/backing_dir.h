@@ -48,7 +48,7 @@ const char* dir_policy_violation(const struct stat& st);
 
 // Opens `path` as the backing directory (creating it when missing, unless
 // `create` is false: tools that only look must not create it) and validates
-// it.  Returns the descriptor (O_CLOEXEC) and fills `st`, or returns -errno; a
+// it; one it creates is marked as lambshm's (ownership.h).  Returns the descriptor (O_CLOEXEC) and fills `st`, or returns -errno; a
 // refusal is -EACCES with the reason in `*why`.
 int open_backing_dir(const char* path, struct stat* st, const char** why, bool create = true);
 

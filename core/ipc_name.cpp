@@ -12,6 +12,7 @@ int make_ipc_name(const char* name, const char* prefix, IpcName* out) {
   if (length == 0 || memchr(name, '/', length) != nullptr) return -EINVAL;
   if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return -EINVAL;
   size_t prefix_length = strlen(prefix);
+  if (prefix_length == 0 && strcmp(name, kDirMarker) == 0) return -EINVAL;
   if (prefix_length + length > NAME_MAX) return -ENAMETOOLONG;
   memcpy(out->file, prefix, prefix_length);
   memcpy(out->file + prefix_length, name, length + 1);

@@ -2,7 +2,8 @@
 //
 // One rule for every caller, as musl has it: leading slashes are stripped; the
 // rest must be non-empty, contain no '/', and not be "." or ".." (EINVAL); the
-// file name, prefix included, must fit in NAME_MAX bytes (ENAMETOOLONG).
+// file name, prefix included, must fit in NAME_MAX bytes (ENAMETOOLONG).  One
+// shm name is reserved: the directory's marker (EINVAL).
 // glibc 2.26 differs in two places, deliberately not copied: it accepts "."
 // and ".." (shm_open("..") opens the directory above /dev/shm) and rejects
 // names of 254 and 255 bytes with EINVAL.
@@ -23,6 +24,9 @@ inline constexpr const char kSemPrefix[] = "sem.";
 // The temporary file a sem_open creator writes before linking it into place,
 // when O_TMPFILE is not available.
 inline constexpr const char kTempSemPrefix[] = ".lambshm-tmp-";
+// The file that marks a backing directory as lambshm's (ownership.h): a
+// reserved name, never an object's (EINVAL).
+inline constexpr const char kDirMarker[] = ".lambshm-dir";
 
 // Fills `out` and returns 0, or returns -EINVAL / -ENAMETOOLONG.  A null
 // `name` is -EINVAL (glibc would crash).

@@ -38,19 +38,22 @@ void remove_tree(const std::string& path) {
   if (lstat(path.c_str(), &st) != 0) return;
   if (S_ISDIR(st.st_mode)) {
     chmod(path.c_str(), 0700);
-    for (const std::string& name : list_dir(path)) remove_tree(path + "/" + name);
+    for (const std::string& name : list_dir(path, /*with_marker=*/true))
+      remove_tree(path + "/" + name);
     rmdir(path.c_str());
   } else {
     unlink(path.c_str());
   }
 }
 
-std::vector<std::string> list_dir(const std::string& path) {
+std::vector<std::string> list_dir(const std::string& path, bool with_marker) {
   std::vector<std::string> names;
   DIR* d = opendir(path.c_str());
   if (d == nullptr) return names;
   while (dirent* e = readdir(d)) {
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) names.push_back(e->d_name);
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (!with_marker && strcmp(e->d_name, ".lambshm-dir") == 0) continue;
+    names.push_back(e->d_name);
   }
   closedir(d);
   std::sort(names.begin(), names.end());

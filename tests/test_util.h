@@ -26,8 +26,10 @@ class TempDir {
 
 void remove_tree(const std::string& path);
 
-// Entry names of a directory, sorted, without "." and "..".
-std::vector<std::string> list_dir(const std::string& path);
+// Entry names of a directory, sorted, without "." and "..", and without the
+// marker of a backing directory lambshm created (core/ownership.h), which
+// is no object, unless `with_marker`.
+std::vector<std::string> list_dir(const std::string& path, bool with_marker = false);
 
 // A name no other test, test run or process uses: "lt<pid>-<n>-<tag>".
 std::string unique_name(const char* tag);

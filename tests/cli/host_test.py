@@ -61,6 +61,14 @@ def probe(backing, *calls, background=False):
     return subprocess.run([PROBE, *calls], env=env, capture_output=True, check=True)
 
 
+MARKER = ".lambshm-dir"
+
+
+def entries(directory):
+    """The directory's entries but lambshm's marker."""
+    return sorted(e for e in os.listdir(directory) if e != MARKER)
+
+
 class Scratch:
     """A private directory holding the backing directory 'shm' and a sibling."""
 
@@ -69,9 +77,10 @@ class Scratch:
         os.chmod(self.root, 0o755)
         self.shm = os.path.join(self.root, "shm")
         self.sibling = os.path.join(self.root, "sibling")
-        os.mkdir(self.shm, 0o700)
         os.mkdir(self.sibling, 0o700)
         self.env = {"LAMBSHM_DIR": self.shm}
+        # The libraries create the directory, and mark it (core/ownership.h).
+        probe(self.shm, "shm_unlink /lambshm-scratch")
         return self
 
     def __exit__(self, *exc):
@@ -222,16 +231,19 @@ with Scratch() as s:
             "ls never claims 'processes of other users' (it names them)", show(r))
         r = lambshm("ls", "--json", env=s.env)
         doc = json.loads(r.stdout)
+        # Only what the test owns is asserted on: any other process may
+        # exit between ls's look and ours.
         tap(len(doc["pids_not_inspected"]) == doc["processes_not_inspected"]
-            and all(os.path.isdir(f"/proc/{p}") for p in doc["pids_not_inspected"]),
+            and all(isinstance(p, int) and p > 0 for p in doc["pids_not_inspected"])
+            and holder.pid not in doc["pids_not_inspected"],
             "ls --json: the processes not inspected, by pid", show(r))
         r = lambshm("gc", "--older-than", "0s", "--dry-run", env=s.env)
         tap(r.returncode == 0 and b"would remove shm lt-obj" in r.stdout
             and os.path.exists(os.path.join(s.shm, "lt-obj")), "gc --dry-run removes nothing",
             show(r))
         r = lambshm("gc", "--older-than", "0", env=s.env)
-        left = sorted(os.listdir(s.shm))
-        tap(r.returncode == 0 and left == ["a-directory", "lt-held"],
+        left = entries(s.shm)
+        tap(r.returncode == 0 and left == ["a-directory", "lt-held"] and MARKER in os.listdir(s.shm),
             "gc --older-than 0 removes all but what is in use and what is not lambshm's",
             show(r) + f"\nleft: {left}")
     finally:
@@ -245,13 +257,13 @@ with Scratch() as s:
           "shm_open /one O_CREAT|O_RDWR 0600", "sem_open /two O_CREAT 0600 1")
     r = lambshm("rm", "-n", "both", env=s.env)
     tap(r.returncode == 0 and b"would remove shm both" in r.stdout
-        and b"would remove sem both" in r.stdout and len(os.listdir(s.shm)) == 4,
+        and b"would remove sem both" in r.stdout and len(entries(s.shm)) == 4,
         "rm --dry-run says and removes nothing", show(r))
     r = lambshm("rm", "--sem", "-v", "both", env=s.env)
-    tap(r.returncode == 0 and sorted(os.listdir(s.shm)) == ["both", "one", "sem.two"],
+    tap(r.returncode == 0 and entries(s.shm) == ["both", "one", "sem.two"],
         "rm --sem removes only the semaphore", show(r))
     r = lambshm("rm", "/both", "one", "/two", env=s.env)
-    tap(r.returncode == 0 and os.listdir(s.shm) == [], "rm removes shm objects and semaphores",
+    tap(r.returncode == 0 and entries(s.shm) == [], "rm removes shm objects and semaphores",
         show(r))
     r = lambshm("rm", "gone", env=s.env)
     tap(r.returncode == 1 and b"no such object" in r.stderr, "rm of a missing name: status 1",
@@ -264,7 +276,7 @@ with Scratch() as s:
     # options after operands, an unambiguous prefix of a long option.
     probe(s.shm, "shm_open /a O_CREAT|O_RDWR 0600", "shm_open /-b O_CREAT|O_RDWR 0600")
     r = lambshm("rm", "-nv", "a", f"--dir={s.shm}")
-    tap(r.returncode == 0 and b"would remove shm a" in r.stdout and len(os.listdir(s.shm)) == 2,
+    tap(r.returncode == 0 and b"would remove shm a" in r.stdout and len(entries(s.shm)) == 2,
         "rm -nv NAME --dir=DIR: combined short options, --opt=value after an operand", show(r))
     r = lambshm("rm", "--dry", "--dir", s.shm, "--", "-b")
     tap(r.returncode == 0 and b"would remove shm -b" in r.stdout,
@@ -292,13 +304,14 @@ with Scratch() as s:
         "gc leaves symbolic links alone", show(r))
     tap(open(victim).read() == "keep me" and os.listdir(s.sibling) == ["victim"],
         "gc never touches a link's target", os.listdir(s.sibling))
-    r = lambshm("rm", "abs-link", "rel-link", "dir-link", env=s.env)
-    tap(r.returncode == 0 and not os.path.lexists(os.path.join(s.shm, "abs-link"))
-        and not os.path.lexists(os.path.join(s.shm, "sem.rel-link"))
+    r = lambshm("rm", "abs-link", "rel-link", "dir-link", "hard", env=s.env)
+    tap(r.returncode == 1 and os.path.islink(os.path.join(s.shm, "abs-link"))
+        and os.path.islink(os.path.join(s.shm, "sem.rel-link"))
+        and os.path.exists(os.path.join(s.shm, "hard")) and b"not a lambshm object" in r.stderr
         and open(victim).read() == "keep me" and os.listdir(s.sibling) == ["victim"],
-        "rm of a link removes the link, never its target", show(r))
-    tap(os.stat(victim).st_nlink == 1 and not os.path.exists(os.path.join(s.shm, "hard")),
-        "gc removed the hard link's name in the directory, the sibling file stays", "")
+        "rm of links and of a hard link: not lambshm's objects, left alone", show(r))
+    tap(os.stat(victim).st_nlink == 2,
+        "gc leaves a file with another name (a hard link) alone", "")
 
     # The backing directory itself a symlink: refused, like the libraries do.
     link_dir = os.path.join(s.root, "shm-link")
@@ -330,6 +343,158 @@ if os.getuid() == 0:
 else:
     skip("hostile directory", "needs root to give a directory to another user")
 
+# --- Only lambshm's directories, only lambshm's files (core/ownership.h) --------------
+
+def write(path, text, age=0):
+    with open(path, "w") as f:
+        f.write(text)
+    if age:
+        os.utime(path, (time.time() - age, time.time() - age))
+
+
+with Scratch() as s:
+    # A function's own files in a directory lambshm did not make: the
+    # libraries use it (and do not adopt it), the tools refuse it.
+    work = os.path.join(s.root, "work")
+    os.mkdir(work)
+    write(os.path.join(work, "config.json"), "{}", age=2 * 86400)
+    write(os.path.join(work, "model.bin"), "weights", age=2 * 86400)
+    probe(work, "shm_open /obj O_CREAT|O_RDWR 0600")
+    for args in (["gc", "--older-than", "0"], ["gc", "--older-than", "0", "-n"], ["ls"],
+                 ["rm", "config.json"], ["gc", "--older-than", "0", "--json"]):
+        r = lambshm(*args, env={"LAMBSHM_DIR": work})
+        tap(r.returncode == 1 and r.stdout == b"" and b"lambshm did not make it" in r.stderr
+            and entries(work) == ["config.json", "model.bin", "obj"],
+            f"{' '.join(args)}: a directory lambshm did not make (config.json, model.bin) is "
+            "refused, nothing removed", show(r))
+    for d, why in (("/tmp", b"/tmp itself"), ("/etc", b"system directory"),
+                   ("/", b"system directory")):
+        r = lambshm("gc", "--dir", d, "--older-than", "0", "-n")
+        tap(r.returncode == 1 and r.stdout == b"" and why in r.stderr,
+            f"gc --dir {d} --older-than 0 -n: lists nothing and refuses", show(r))
+    for args in (["ls"], ["rm", "x"], ["gc", "--older-than", "0"]):
+        r = lambshm(*args, env={"LAMBSHM_DIR": "/tmp"})
+        tap(r.returncode == 1 and r.stdout == b"" and b"/tmp itself" in r.stderr,
+            f"LAMBSHM_DIR=/tmp: {args[0]} refuses it", show(r))
+    r = lambshm("doctor", env={"LAMBSHM_DIR": "/tmp"})
+    tap(b"not lambshm's: it is /tmp itself" in r.stdout, "doctor: LAMBSHM_DIR=/tmp is not lambshm's",
+        show(r))
+    # A home directory, even with a marker in it.
+    home = os.path.join(s.root, "home")
+    os.mkdir(home)
+    write(os.path.join(home, ".bashrc"), "x", age=86400)
+    write(os.path.join(home, MARKER), "lambshm backing directory\n")
+    r = lambshm("gc", "--older-than", "0", env={"LAMBSHM_DIR": home, "HOME": home})
+    tap(r.returncode == 1 and b"home directory" in r.stderr
+        and os.path.exists(os.path.join(home, ".bashrc")),
+        "gc refuses a home directory, marked or not", show(r))
+
+    # The marker: written when the libraries create the directory, never
+    # into one they did not, even an empty one.
+    empty = os.path.join(s.root, "empty")
+    os.mkdir(empty)
+    probe(empty, "shm_open /x O_CREAT|O_RDWR 0600")
+    tap(os.listdir(empty) == ["x"], "an existing directory is never marked", os.listdir(empty))
+    fresh = os.path.join(s.root, "fresh")
+    probe(fresh, "shm_open /x O_CREAT|O_RDWR 0600")
+    st = os.lstat(os.path.join(fresh, MARKER))
+    tap(stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o444
+        and open(os.path.join(fresh, MARKER)).read() == "lambshm backing directory\n",
+        "a directory the libraries create is marked", oct(st.st_mode))
+    r = lambshm("ls", "--json", env={"LAMBSHM_DIR": fresh})
+    names = [o["file"] for o in json.loads(r.stdout)["objects"]] if r.returncode == 0 else []
+    tap(names == ["x"], "ls: the marker is not an object", show(r))
+    r = lambshm("rm", MARKER, env={"LAMBSHM_DIR": fresh})
+    tap(r.returncode == 1 and os.path.exists(os.path.join(fresh, MARKER)),
+        "rm never removes the marker", show(r))
+    r = probe(fresh, f"shm_open /{MARKER} O_CREAT|O_RDWR 0600")
+    tap(b"EINVAL" in r.stdout, "shm_open of the marker's name: EINVAL", r.stdout)
+    # Forged markers count for nothing.
+    for what, make in (
+            ("a marker with other text", lambda d: write(os.path.join(d, MARKER), "lambshm\n")),
+            ("a marker that is a symbolic link to a real one",
+             lambda d: os.symlink(os.path.join(fresh, MARKER), os.path.join(d, MARKER)))):
+        d = tempfile.mkdtemp(dir=s.root)
+        write(os.path.join(d, "victim"), "keep", age=86400)
+        make(d)
+        r = lambshm("gc", "--older-than", "0", env={"LAMBSHM_DIR": d})
+        tap(r.returncode == 1 and os.path.exists(os.path.join(d, "victim")),
+            f"gc refuses a directory with {what}", show(r))
+    if os.getuid() == 0:
+        # In a shared directory root owns, another user's marker is no marker.
+        d = tempfile.mkdtemp(dir=s.root)
+        os.chmod(d, 0o1777)
+        write(os.path.join(d, "victim"), "keep", age=86400)
+        write(os.path.join(d, MARKER), "lambshm backing directory\n")
+        os.chown(os.path.join(d, MARKER), 65534, 65534)
+        r = lambshm("gc", "--older-than", "0", env={"LAMBSHM_DIR": d})
+        tap(r.returncode == 1 and os.path.exists(os.path.join(d, "victim")),
+            "gc refuses a directory whose marker another user planted", show(r))
+    else:
+        skip("a planted marker", "needs root to own a file as another user")
+
+    # In a marked directory, only the shapes lambshm makes are objects.
+    write(os.path.join(s.shm, "sem.short"), "5byte")
+    write(os.path.join(s.shm, "setuid"), "x")
+    os.chmod(os.path.join(s.shm, "setuid"), 0o4600)
+    write(os.path.join(s.shm, "plain"), "x")
+    r = lambshm("gc", "--older-than", "0", env=s.env)
+    tap(r.returncode == 0 and entries(s.shm) == ["sem.short", "setuid"]
+        and b"2 not lambshm's" in r.stdout,
+        "gc removes an object, never a semaphore's name of another size or a set-uid file",
+        show(r))
+
+# --- gc -v and --json ------------------------------------------------------------------
+
+with Scratch() as s:
+    # Ages are the later of mtime and ctime: "old" is made 2 s before the rest.
+    probe(s.shm, "shm_open /old O_CREAT|O_RDWR 0600", "ftruncate 100", "sem_open /s O_CREAT 0600 1")
+    time.sleep(2.2)
+    probe(s.shm, "shm_open /new O_CREAT|O_RDWR 0600")
+    os.mkdir(os.path.join(s.shm, "d"))
+    holder = probe(s.shm, "shm_open /held O_CREAT|O_RDWR 0600", "sleep_ms 20000", background=True)
+    holder.stdout.readline()
+    try:
+        r = lambshm("gc", "--older-than", "2", "-n", "-v", env=s.env)
+        out = r.stdout.decode()
+        tap(r.returncode == 0 and "would remove shm old (100 B, unchanged for 2s)\n" in out
+            and "would remove sem s (32 B, unchanged for 2s)\n" in out
+            and "kept shm new: changed 0s ago\n" in out
+            and f"kept shm held: in use by PID {holder.pid}\n" in out
+            and "left d: not lambshm's\n" in out, "gc -v says what it keeps, and why", show(r))
+        tap(out.endswith("gc: would remove 2 objects (132 B); kept 1 in use, 1 changed within 2s, "
+                         "1 not lambshm's\n"),
+            "gc: the summary keeps its unit (a bare number is seconds) and ends its line", show(r))
+        r = lambshm("gc", "--older-than", "2s", "-n", "--json", env=s.env)
+        try:
+            doc = json.loads(r.stdout)
+        except ValueError:
+            doc = {"entries": []}
+        fates = {e["file"]: e["fate"] for e in doc["entries"]}
+        tap(r.returncode == 0 and doc.get("dry_run") is True and doc.get("removed") == 2
+            and doc.get("older_than_seconds") == 2 and doc.get("bytes_removed") == 132
+            and fates == {"old": "removed", "sem.s": "removed", "new": "newer", "held": "in_use",
+                          "d": "not_lambshm"} and os.path.exists(os.path.join(s.shm, "old")),
+            "gc --json -n: each entry's fate, nothing removed", show(r))
+        r = lambshm("gc", "--older-than", "2s", "--json", env=s.env)
+        doc = json.loads(r.stdout) if r.returncode == 0 else {}
+        tap(doc.get("removed") == 2 and doc.get("dry_run") is False
+            and entries(s.shm) == ["d", "held", "new"], "gc --json removes", show(r))
+        r = lambshm("gc", "--older-than", "0", "--json", "--dir", os.path.join(s.root, "none"))
+        doc = json.loads(r.stdout) if r.returncode == 0 else {}
+        tap(doc.get("exists") is False and doc.get("entries") == [],
+            "gc --json of a missing directory", show(r))
+        # Its output and a warning in one stream (2>&1): every line whole.
+        e = dict(os.environ, **s.env)
+        merged = subprocess.run([LAMBSHM, "gc", "--older-than", "0", "-n"], env=e,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode()
+        tap(merged.endswith("\n") and all(
+                l.startswith(("would remove ", "gc: ", "lambshm: gc: warning: "))
+                for l in merged.splitlines()), "gc 2>&1: no line runs into another", merged)
+    finally:
+        holder.kill()
+        holder.wait()
+
 # --- doctor -------------------------------------------------------------------------
 
 def dev_shm_works():
@@ -347,6 +512,8 @@ with Scratch() as s:
     tap(r.returncode == expected and "glibc 2." in out and "Verdict:" in out
         and s.shm in out, f"doctor: status {expected} as /dev/shm {'works' if expected == 0 else 'fails'}",
         show(r))
+    tap(b"is missing here" not in r.stdout,
+        "doctor on glibc 2.34+: nothing about the overlay's stock libpthread", show(r))
     gone = os.path.join(s.root, "not-yet")
     r = lambshm("doctor", "--dir", gone)
     tap(b"will be created" in r.stdout and not os.path.exists(gone),
@@ -412,6 +579,19 @@ with Scratch() as s:
     r = lambshm("doctor", "--for", notelf, env=s.env)
     tap(r.returncode == 2 and b"not an ELF program" in r.stderr, "doctor --for a non-ELF file",
         show(r))
+    # Every table cut short: an error or an answer, never a crash.
+    with open("/usr/bin/python3", "rb") as f:
+        elf = f.read()
+    cut = os.path.join(s.root, "cut")
+    crashed = []
+    for size in sorted({64, 65, 200, 4096, len(elf) // 4, len(elf) // 2, len(elf) - 1}):
+        with open(cut, "wb") as f:
+            f.write(elf[:size])
+        os.chmod(cut, 0o755)
+        r = lambshm("doctor", "--for", cut, env=s.env)
+        if r.returncode not in (0, 1, 2):
+            crashed.append((size, r.returncode))
+    tap(not crashed, "doctor --for a truncated ELF file: never a crash", crashed)
 
 # --- run ----------------------------------------------------------------------------
 

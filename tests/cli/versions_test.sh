@@ -23,14 +23,7 @@ tap_needs_root
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for which in new old; do
-  mkdir -p "$work/$which/bin" "$work/$which/lib/overlay"
-  cp "$lambshm" "$work/$which/bin/lambshm"
-  cp "$preload" "$work/$which/lib/"
-  cp "$librt" "$work/$which/lib/overlay/"
-done
-cp "$shim" "$work/new/lib/overlay/"
-cp "$old_shim" "$work/old/lib/overlay/"
+. "$(dirname "$0")/layers.sh"
 mkdir "$work/mnt" && cp "$client" "$here/absent/"* "$work/mnt/"
 chmod -R a+rX "$work"
 

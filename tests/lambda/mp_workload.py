@@ -381,7 +381,9 @@ def main():
         # Children and the resource tracker may still be unlinking: allow a moment.
         directory = sys.argv[2]
         for _ in range(50):
-            left = sorted(os.listdir(directory)) if os.path.isdir(directory) else []
+            # Not the directory's marker (core/ownership.h): objects only.
+            left = sorted(e for e in os.listdir(directory)
+                          if e != ".lambshm-dir") if os.path.isdir(directory) else []
             if not left:
                 break
             time.sleep(0.1)

@@ -41,11 +41,13 @@ timed() {  # LABEL COMMAND...
 timed stock "$@"
 [ "$mode" = both ] || exit 0
 timed lambshm /opt/bin/lambshm-exec-wrapper "$@"
+# The backing directory's entries but its marker (core/ownership.h).
+objects_left() { ls -A /tmp/shm 2>/dev/null | grep -vxF .lambshm-dir; }
 # A resource tracker may still be unlinking after its program exited.
 for _ in 1 2 3 4 5 6 7 8 9 10; do
-  [ -z "$(ls -A /tmp/shm 2>/dev/null)" ] && break
+  [ -z "$(objects_left)" ] && break
   sleep 0.5
 done
-printf 'left: %s\n' "$(ls -A /tmp/shm 2>/dev/null | wc -l)"
-ls -A /tmp/shm 2>/dev/null | sed 's/^/| left /'
+printf 'left: %s\n' "$(objects_left | wc -l)"
+objects_left | sed 's/^/| left /'
 exit 0

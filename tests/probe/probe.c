@@ -133,6 +133,8 @@ static void list_dir(const char* call, const char* dir) {
   struct dirent* e;
   while ((e = readdir(d)) && n < 4096) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    /* A backing directory's marker (core/ownership.h) is no object. */
+    if (strcmp(e->d_name, ".lambshm-dir") == 0) continue;
     char path[8192], line[8192];
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);

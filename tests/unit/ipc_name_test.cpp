@@ -42,6 +42,9 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"/a/", kShmPrefix, -EINVAL, ""}, Case{".", kShmPrefix, -EINVAL, ""},
         Case{"/..", kSemPrefix, -EINVAL, ""}, Case{"...", kShmPrefix, 0, "..."},
         Case{".hidden", kShmPrefix, 0, ".hidden"},
+        // The backing directory's marker is no object (ownership.h).
+        Case{"/.lambshm-dir", kShmPrefix, -EINVAL, ""},
+        Case{"/.lambshm-dir", kSemPrefix, 0, "sem..lambshm-dir"},
         Case{"\xff\xfe\x01\t name", kShmPrefix, 0, "\xff\xfe\x01\t name"},
         // NAME_MAX (255) is the limit of the file name, prefix included.
         Case{std::string(255, 'a'), kShmPrefix, 0, std::string(255, 'a')},
