@@ -9,8 +9,8 @@
 #   run_case.sh plain PYTHON CASE  stock only (with --dev-shm: the baseline)
 #
 # CASE is one of libs_workload.py's, "boost" (compiled here with the
-# userland's g++), or "mp:METHOD", "mp:leak:METHOD", "mp:hook"
-# (../lambda/mp_workload.py's arguments).  Prints
+# userland's g++), or "mp:METHOD", "mp:leak:METHOD", "mp:hook",
+# "mp:hook:KIND" (../lambda/mp_workload.py's arguments).  Prints
 #   stock: rc=N time=S          then the run's output, each line prefixed "| "
 #   lambshm: rc=N time=S        likewise
 #   left: N                     objects in /tmp/shm afterwards
@@ -25,6 +25,7 @@ case "$case" in
     set -- /tmp/boost_ipc ;;
   mp:leak:*) set -- "$python" /mnt/mp_workload.py leak "${case#mp:leak:}" ;;
   mp:hook) set -- "$python" /mnt/mp_workload.py hook ;;
+  mp:hook:*) set -- "$python" /mnt/mp_workload.py hook "${case#mp:hook:}" ;;
   mp:*) set -- "$python" /mnt/mp_workload.py "${case#mp:}" /tmp/shm ;;
   *) set -- "$python" /mnt/libs_workload.py "$case" ;;
 esac
