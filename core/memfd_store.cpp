@@ -1,18 +1,20 @@
 // Shared memory objects as memfds kept by a keeper process.
 //
 // Lifecycle (docs/design.md has the whole story):
-//  - create: memfd_create; an O_TMPFILE record with the object's mode (the
-//    umask applied) plus S_ISVTX, naming this process as the memfd's holder;
-//    both sent to the keeper on this process's connection, one way (no
-//    answer awaited: a descriptor in flight is the receiver's even if we die
-//    now); then the record is linked at the name, so the object appears
-//    complete.  A name already there is EEXIST, as for a file.
-//  - open: the record, opened with the caller's access mode (the permission
-//    check a plain file gets), names a holder: /proc/PID/fd/FD, opened with
-//    the caller's flags (a new open file description: O_RDONLY is
-//    read-only), must be the recorded inode.  Otherwise the keeper is asked
-//    for it.  A record nobody holds is stale: ENOENT, and a creator has the
-//    keeper remove it.
+//  - create: memfd_create; an O_TMPFILE record (mode kRecordMode) naming
+//    this process as the memfd's holder, the keeper it will go to, and
+//    itself; the record is linked at the name (a name already there is
+//    EEXIST, as for a file), and only then is the memfd sent to the keeper on
+//    this process's connection, one way (no answer awaited: a descriptor in
+//    flight is the receiver's even if we die now).  The keeper keeps a memfd
+//    only while its record is at its name, and never waits for one: a
+//    creator stalled before its send still holds the memfd itself.
+//  - open: the record, which must be one this user can trust (its owner,
+//    its mode, its own inode: keeper_protocol.h), names a holder:
+//    /proc/PID/fd/FD, opened with the caller's flags (a new open file
+//    description, and the permission check of the memfd's mode), must be the
+//    recorded inode.  Otherwise the keeper is asked for it.  A record nobody
+//    holds is stale: ENOENT, and a creator has the keeper remove it.
 //  - unlink: unlink the record, then tell the keeper, one way (it also finds
 //    out on its own within seconds: the sweep).
 // Anything that stops the store from working (no memfd_create, no O_TMPFILE,
@@ -316,10 +318,14 @@ int spawn_keeper(int dir) {
 }
 
 // A connection to the keeper of `dir` (started when `start` and none runs) in
-// `*out`, greeted: 0 or -errno.  The peer must be the caller's user: anyone
-// else squatting on the name is not trusted with our objects.
+// `*out`, greeted: 0 or -errno.  The peer must be the caller's user (and at
+// a keeper's own name, that keeper): anyone else may bind the name, and is
+// not trusted with our objects.  Never waits more than kConnectSeconds to be
+// let in, nor 10 s for the greeting.
 // `named`: the keeper of that pid, at its own name (never started); 0: the
 // directory's keeper.  Its pid in *peer, its greeting's flags in *flags.
+constexpr int kConnectSeconds = 2;
+
 int connect_keeper(int dir, const struct stat& dirst, bool start, InFlight* out,
                    int32_t* flags = nullptr, pid_t named = 0, pid_t* peer = nullptr) {
   struct sockaddr_un addr;
@@ -330,17 +336,22 @@ int connect_keeper(int dir, const struct stat& dirst, bool start, InFlight* out,
     InFlight sock([] { return sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0); });
     if (!sock.valid()) return sock.get();
     int s = sock.get();
+    // Before connect: a listener whose backlog is full (a squatter's, or a
+    // stopped keeper's) makes connect wait, for at most SO_SNDTIMEO.
+    struct timeval tv = {kConnectSeconds, 0};
+    sys::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     r = sys::connect(s, reinterpret_cast<struct sockaddr*>(&addr), len);
     if (r == 0) {
       struct ucred cred;
       socklen_t cred_len = sizeof cred;
       if (sys::getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
-          cred.uid != sys::geteuid()) {
-        debug_log("the keeper's socket belongs to uid %u", (unsigned)cred.uid);
+          cred.uid != sys::geteuid() || (named != 0 && cred.pid != named)) {
+        debug_log("the keeper's socket belongs to uid %u pid %d, not ours: not used",
+                  (unsigned)cred.uid, (int)cred.pid);
         return -EACCES;
       }
       // A stopped keeper must not hang us for ever, in either direction.
-      struct timeval tv = {10, 0};
+      tv = {10, 0};
       sys::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
       sys::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
       // The greeting: the keeper has accepted us, so what we send is read.
@@ -357,14 +368,12 @@ int connect_keeper(int dir, const struct stat& dirst, bool start, InFlight* out,
       if (r == -EAGAIN) return -ETIMEDOUT;
       continue;
     }
-    if (r != -ECONNREFUSED && r != -EAGAIN) return r;
-    if (!start) return r;
-    if (r == -ECONNREFUSED) {
-      if (int e = spawn_keeper(dir); e < 0 && e != -ECONNREFUSED) return e;
-    } else {
-      struct timespec ms = {0, 1000000};
-      sys::call(SYS_nanosleep, &ms, nullptr);
+    if (r == -EAGAIN || r == -EINPROGRESS) {
+      debug_log("the keeper's socket did not accept us within %d s: not used", kConnectSeconds);
+      return -ETIMEDOUT;
     }
+    if (r != -ECONNREFUSED || !start) return r;
+    if (int e = spawn_keeper(dir); e < 0 && e != -ECONNREFUSED) return e;
   }
   return r;
 }
@@ -387,7 +396,17 @@ struct Channel {
   ino_t ino;
   bool watching;  // the keeper sees unlinks itself: no kDrop to send
   pid_t keeper;   // its pid
+  uint64_t net_ns, pid_ns;  // its namespaces: the ones we connected from
+  uid_t euid;               // ours when we connected: a process that changed it connects anew
 };
+
+// The inode of /proc/self/ns/WHICH ("net", "pid"), or 0.
+uint64_t namespace_id(const char* which) {
+  char path[32];
+  snprintf(path, sizeof path, "/proc/self/ns/%s", which);
+  struct stat st;
+  return sys::fstatat(AT_FDCWD, path, &st, 0) == 0 ? (uint64_t)st.st_ino : 0;
+}
 // Published descriptions are never freed (a reader may hold one): a few
 // bytes for each keeper that dies or directory replaced.
 std::atomic<Channel*> g_channel{nullptr};
@@ -400,7 +419,7 @@ bool still_ours(const Channel* c) {
 
 bool channel_good(const Channel* c, const struct stat& dirst) {
   return c != nullptr && c->dir_dev == dirst.st_dev && c->dir_ino == dirst.st_ino &&
-         still_ours(c);
+         c->euid == sys::geteuid() && still_ours(c);
 }
 
 // The process's connection to the keeper of `dir`, made (and the keeper
@@ -431,8 +450,9 @@ Channel* channel(int dir, const struct stat& dirst, bool start, Channel* dead, i
     }
     struct stat st;
     sys::fstat(fd, &st);
-    *fresh = Channel{fd, dirst.st_dev, dirst.st_ino, st.st_dev, st.st_ino,
-                     (flags & keeper::Reply::kWatching) != 0, keeper};
+    *fresh = Channel{fd,     dirst.st_dev, dirst.st_ino, st.st_dev, st.st_ino,
+                     (flags & keeper::Reply::kWatching) != 0, keeper, namespace_id("net"),
+                     namespace_id("pid"),   sys::geteuid()};
     if (!g_channel.compare_exchange_strong(current, fresh, std::memory_order_acq_rel) &&
         !replaced) {
       // Another thread published first, and ours was never seen: use theirs.
@@ -507,7 +527,8 @@ int ask_keeper(int dir, const struct stat& dirst, const keeper::Request& req, In
     Section section;  // a received descriptor is registered before any fork
     n = sys::recvmsg(sock.get(), &in.msg, MSG_CMSG_CLOEXEC);
     int received;
-    if (n > 0 && in.descriptors(&received) == 1) *fd = InFlight(InFlight::Adopt{}, received);
+    if (n > 0 && in.descriptors(&received, [](int extra) { sys::close(extra); }) == 1)
+      *fd = InFlight(InFlight::Adopt{}, received);
   }
   if (n != (long)sizeof in.body) return n < 0 ? (int)n : -EIO;
   return in.body.error;
@@ -525,42 +546,105 @@ int lowest(int fd) {
   return low;
 }
 
-// Opens the memfd a record read into `rec` names, with `flags`: from its
-// holder's /proc/PID/fd/FD, else from the keeper of `dirst` (when given).
-// -ENOENT when nobody holds it (stale).
-int open_memfd(const keeper::Record& rec, int flags, const struct stat* dirst, int dir) {
+// `m`, an open memfd, with O_TRUNC applied when `flags` has it (which the
+// open that made `m` left out): the descriptor, or -errno.
+int truncated(InFlight& m, int flags) {
+  if ((flags & O_TRUNC) == 0) return m.release();
+  if ((flags & O_ACCMODE) != O_RDONLY) {
+    int t = sys::ftruncate(m.get(), 0);
+    return t < 0 ? t : m.release();
+  }
   char path[48];
-  snprintf(path, sizeof path, "/proc/%d/fd/%d", rec.holder_pid, rec.holder_fd);
+  snprintf(path, sizeof path, "/proc/self/fd/%d", m.get());
+  int t = sys::openat(AT_FDCWD, path, O_RDONLY | O_TRUNC | O_CLOEXEC);
+  if (t < 0) return t;
+  sys::close(t);
+  return m.release();
+}
+
+// Process `pid`'s descriptor `fd` reopened with `flags` (but O_TRUNC) when it
+// is the memfd of `rec`: the descriptor, or -errno.
+int reopen_held(pid_t pid, int fd, const keeper::Record& rec, int flags) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
   // Without O_TRUNC until the inode is proven: the holder's number may have
   // been reused for a file that is not ours to truncate.
   InFlight m([&] { return sys::openat(AT_FDCWD, path, flags & ~O_TRUNC); });
   struct stat st;
-  if (m.valid() && sys::fstat(m.get(), &st) == 0 && (uint64_t)st.st_dev == rec.dev &&
-      (uint64_t)st.st_ino == rec.ino) {
-    if ((flags & O_TRUNC) == 0) return m.release();
-    if ((flags & O_ACCMODE) != O_RDONLY) {
-      int t = sys::ftruncate(m.get(), 0);
-      return t < 0 ? t : m.release();
-    }
-    snprintf(path, sizeof path, "/proc/self/fd/%d", m.get());
-    int t = sys::openat(AT_FDCWD, path, O_RDONLY | O_TRUNC | O_CLOEXEC);
-    if (t < 0) return t;
-    sys::close(t);
-    return m.release();
+  if (!m.valid()) {
+    // Refused by the memfd's own mode (the object's permission check), or
+    // by a holder we may not look into (its pid reused): only the first is
+    // the answer; otherwise the keeper is asked.
+    bool refused = m.get() == -EACCES && sys::fstatat(AT_FDCWD, path, &st, 0) == 0 &&
+                   (uint64_t)st.st_dev == rec.dev && (uint64_t)st.st_ino == rec.ino;
+    return refused ? -EACCES : -ENOENT;
   }
-  m.reset();
+  if (sys::fstat(m.get(), &st) != 0 || (uint64_t)st.st_dev != rec.dev ||
+      (uint64_t)st.st_ino != rec.ino)
+    return -ENOENT;
+  return truncated(m, flags);
+}
+
+// The memfd of `rec` among the descriptors of the keeper `pid`, reopened
+// with `flags`, for an opener that cannot reach that keeper's socket (it is
+// in another network namespace) but sees its process: the descriptor, or
+// -ENOENT.  A walk of its descriptors: slow, and only ever this rare case.
+int find_in_keeper(pid_t pid, const keeper::Record& rec, int flags) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+  InFlight fds([&] { return sys::openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC); });
+  if (!fds.valid()) return -ENOENT;
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = sys::call(SYS_getdents64, fds.get(), buf, sizeof buf);
+    if (n <= 0) return -ENOENT;
+    for (long off = 0; off < n;) {
+      // struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
+      unsigned short reclen;
+      memcpy(&reclen, buf + off + 16, sizeof reclen);
+      const char* name = buf + off + 19;
+      off += reclen;
+      if (name[0] < '0' || name[0] > '9') continue;
+      char target[64];
+      snprintf(target, sizeof target, "/proc/%d/fd/%s", (int)pid, name);
+      struct stat st;
+      if (sys::fstatat(AT_FDCWD, target, &st, 0) != 0 || (uint64_t)st.st_dev != rec.dev ||
+          (uint64_t)st.st_ino != rec.ino)
+        continue;
+      int m = reopen_held(pid, atoi(name), rec, flags);
+      if (m != -ENOENT) return m;
+    }
+  }
+}
+
+// Opens the memfd a record read into `rec` names, with `flags`: from its
+// holder's /proc/PID/fd/FD, else from the keeper of `dirst` (when given).
+// -ENOENT when nobody holds it (stale).
+int open_memfd(const keeper::Record& rec, int flags, const struct stat* dirst, int dir) {
+  int m = reopen_held(rec.holder_pid, rec.holder_fd, rec, flags);
+  if (m != -ENOENT && m != -ESRCH) return m;
   if (dirst == nullptr) return -ENOENT;
   keeper::Request req = make_request(keeper::Op::kGet, nullptr);
+  req.rec_dev = rec.rec_dev;
+  req.rec_ino = rec.rec_ino;
   req.dev = rec.dev;
   req.ino = rec.ino;
   // The keeper it was handed to (which may have retired), then the
   // directory's (the record may name a keeper that has died).
   InFlight held;
   int r = -ENOENT;
-  if (rec.keeper_pid != 0) r = ask_keeper(dir, *dirst, req, &held, rec.keeper_pid);
+  if (rec.keeper_pid != 0) {
+    r = ask_keeper(dir, *dirst, req, &held, rec.keeper_pid);
+    if (!held.valid() && r == -ECONNREFUSED && rec.net_ns != namespace_id("net") &&
+        rec.pid_ns == namespace_id("pid")) {
+      int found = find_in_keeper(rec.keeper_pid, rec, flags);
+      if (found != -ENOENT) return found < 0 ? found : lowest(found);
+    }
+  }
   if (!held.valid()) r = ask_keeper(dir, *dirst, req, &held);
   if (r < 0 || !held.valid()) return r == -ENOENT || r == -ECONNREFUSED || r == 0 ? -ENOENT : r;
   // Our own open file description, with the caller's access mode (and O_TRUNC).
+  char path[48];
   snprintf(path, sizeof path, "/proc/self/fd/%d", held.get());
   InFlight mine([&] { return sys::openat(AT_FDCWD, path, flags); });
   if (!mine.valid()) return mine.get();
@@ -568,9 +652,25 @@ int open_memfd(const keeper::Record& rec, int flags, const struct stat* dirst, i
   return lowest(mine.release());
 }
 
-bool read_record(int fd, keeper::Record* rec) {
-  return sys::pread(fd, rec, sizeof *rec, 0) == (long)sizeof *rec &&
-         memcmp(rec->magic, keeper::kRecordMagic, sizeof rec->magic) == 0;
+// What the open file `fd` (identity `st`) is to this store: 1 with the
+// record in *rec when it is a record this user may trust; 0 when it is no
+// record at all (a plain file); -EACCES when it looks like one but is not
+// ours to follow: another user's, writable by others, or copied from another
+// name (keeper_protocol.h).
+int read_record(int fd, const struct stat& st, keeper::Record* rec) {
+  if (!keeper::looks_like_record(st)) return 0;
+  char bytes[sizeof(keeper::Record)];
+  long n = sys::pread(fd, bytes, sizeof bytes, 0);
+  if (n == -EBADF) {  // opened write-only: read it through a reader of our own
+    char path[48];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    InFlight reader([&] { return sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC); });
+    n = reader.valid() ? sys::pread(reader.get(), bytes, sizeof bytes, 0) : reader.get();
+  }
+  if (n >= 0 && keeper::trusted_record(st, bytes, (size_t)n, sys::geteuid(), rec)) return 1;
+  debug_log("a file that looks like a record (uid %u, mode %o) is not ours to follow",
+            (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+  return -EACCES;
 }
 
 // Asks the keeper to remove the stale record `rec_st` at `name`: 0 (gone, or
@@ -592,6 +692,34 @@ int clear_stale(int dir, const struct stat& dirst, const IpcName& file, const st
   }
   if (r != 0) debug_log("%s is in the way and not removed as stale: %s", file.file, strerror(-r));
   return r == 0 ? 0 : -EEXIST;
+}
+
+// fs.protected_regular (0, 1 or 2; 0 when the kernel predates it), read once.
+std::atomic<int> g_protected_regular{-1};
+int protected_regular() {
+  int level = g_protected_regular.load(std::memory_order_relaxed);
+  if (level >= 0) return level;
+  level = 0;
+  InFlight f([] {
+    return sys::openat(AT_FDCWD, "/proc/sys/fs/protected_regular", O_RDONLY | O_CLOEXEC);
+  });
+  char c = 0;
+  if (f.valid() && sys::read(f.get(), &c, 1) == 1 && c >= '0' && c <= '9') level = c - '0';
+  g_protected_regular.store(level, std::memory_order_relaxed);
+  return level;
+}
+
+// Whether an open with O_CREAT may open the existing file `st`, which the
+// caller does not own, in `dir`: the kernel's rule for fs.protected_regular
+// (may_create_in_sticky), which our first open, made without O_CREAT, skips.
+bool may_create_in_sticky(int dir, const struct stat& st) {
+  struct stat d;
+  if (!S_ISREG(st.st_mode) || sys::fstat(dir, &d) != 0 || (d.st_mode & S_ISVTX) == 0 ||
+      d.st_uid == st.st_uid)
+    return true;
+  int level = protected_regular();
+  if (level == 0) return true;
+  return (d.st_mode & S_IWOTH) == 0 && !((d.st_mode & S_IWGRP) != 0 && level >= 2);
 }
 
 // Creates the object: the descriptor, -EEXIST (the name is taken), -errno,
@@ -618,13 +746,15 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
       return kUsePlainFile;
     }
   }
-  // The record, with the object's mode and S_ISVTX (which marks it); the
-  // kernel applies the umask, exactly as to a plain file.
+  // The record, created with the object's mode so that the kernel applies
+  // the umask exactly as to a plain file: that mode is the memfd's, and the
+  // record's own becomes kRecordMode (keeper_protocol.h).
   InFlight record([&] {
     return sys::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, (mode & 07777) | S_ISVTX);
   });
   struct stat rst, mst;
   int r = record.valid() ? sys::fstat(record.get(), &rst) : record.get();
+  if (r == -ENOSPC || r == -EDQUOT) return r;  // as a plain file's create would fail
   if (r < 0) {
     debug_log("O_TMPFILE in the backing directory: %s: %s is a plain file", strerror(-r),
               file.file);
@@ -633,15 +763,15 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   mode_t perm = (rst.st_mode & 07777 & ~S_ISVTX) | (mode & S_ISVTX);
   if (sys::fchmod(memfd.get(), perm) < 0 || sys::fstat(memfd.get(), &mst) < 0)
     return kUsePlainFile;
-  keeper::Request req = make_request(keeper::Op::kHold, file.file);
-  req.rec_dev = rst.st_dev;
-  req.rec_ino = rst.st_ino;
-  req.dev = mst.st_dev;
-  req.ino = mst.st_ino;
-  int held = memfd.get();
-  pid_t keeper_pid = 0;
-  if (int e = send_one_way(dir, dirst, /*start=*/true, req, &held, 1, &keeper_pid); e < 0) {
-    debug_log("no keeper (%s): %s is a plain file", strerror(-e), file.file);
+  if ((rst.st_mode & 07777) != keeper::kRecordMode &&
+      sys::fchmod(record.get(), keeper::kRecordMode) < 0)
+    return kUsePlainFile;
+  // The keeper first, to name it in the record; the memfd goes to it only
+  // once the record is linked (below), so that it never holds a memfd whose
+  // record is merely late: it drops any whose record is not at its name.
+  Channel* c = channel(dir, dirst, /*start=*/true, nullptr, &r);
+  if (c == nullptr) {
+    debug_log("no keeper (%s): %s is a plain file", strerror(-r), file.file);
     return kUsePlainFile;
   }
   // The memfd's number now is the number the caller will get (below), so
@@ -652,18 +782,42 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   rec.holder_fd = memfd.get();
   rec.dev = mst.st_dev;
   rec.ino = mst.st_ino;
-  rec.keeper_pid = keeper_pid;
-  if (sys::pwrite(record.get(), &rec, sizeof rec, 0) != (long)sizeof rec) return kUsePlainFile;
+  rec.keeper_pid = c->keeper;
+  rec.rec_dev = rst.st_dev;
+  rec.rec_ino = rst.st_ino;
+  rec.net_ns = c->net_ns;
+  rec.pid_ns = c->pid_ns;
+  long w = sys::pwrite(record.get(), &rec, sizeof rec, 0);
+  // A full disk: the create fails as it would for a file (stock glibc's
+  // ftruncate or first write), rather than a plain file that SIGBUSes.
+  if (w == -ENOSPC || w == -EDQUOT) return (int)w;
+  if (w != (long)sizeof rec) return kUsePlainFile;
   char path[48];
   snprintf(path, sizeof path, "/proc/self/fd/%d", record.get());
   r = sys::linkat(AT_FDCWD, path, dir, file.file, AT_SYMLINK_FOLLOW);
-  // Not published: the keeper lets the memfd go at its sweep.  Taken is
-  // EEXIST; anything else (no /proc, a directory refusing links) is for the
-  // plain file to answer, with the kernel's own errno if it fails too.
-  if (r == -EEXIST) return r;
+  // Taken is EEXIST; a full directory ENOSPC; anything else (no /proc, a
+  // directory refusing links) is for the plain file to answer, with the
+  // kernel's own errno if it fails too.
+  if (r == -EEXIST || r == -ENOSPC || r == -EDQUOT) return r;
   if (r < 0) {
     debug_log("link of a record: %s: %s is a plain file", strerror(-r), file.file);
     return kUsePlainFile;
+  }
+  // Published, and held by us until the keeper has it: one way, since a
+  // descriptor in flight is the keeper's even if we die now.
+  keeper::Request req = make_request(keeper::Op::kHold, file.file);
+  req.rec_dev = rst.st_dev;
+  req.rec_ino = rst.st_ino;
+  req.dev = mst.st_dev;
+  req.ino = mst.st_ino;
+  int held = memfd.get();
+  pid_t taker = rec.keeper_pid;
+  if (int e = send_one_way(dir, dirst, /*start=*/true, req, &held, 1, &taker); e < 0) {
+    debug_log("no keeper took %s (%s): it lasts while this process has it open", file.file,
+              strerror(-e));
+  } else if (taker != rec.keeper_pid) {
+    // That keeper retired or died meanwhile: name the one that has it.
+    sys::pwrite(record.get(), &taker, sizeof taker, offsetof(keeper::Record, keeper_pid));
   }
   record.reset();
   if (!other_mode.valid()) return memfd.release();
@@ -678,8 +832,13 @@ int open_existing(InFlight& fd, int oflag, int dir, const struct stat& dirst) {
   if (int r = sys::fstat(fd.get(), &st); r < 0) return r;
   // Opened without O_CREAT, which makes the kernel refuse a directory.
   if (S_ISDIR(st.st_mode) && (oflag & O_CREAT) != 0) return -EINVAL;
+  // ... and skips fs.protected_regular, which must refuse as it would.
+  if ((oflag & O_CREAT) != 0 && st.st_uid != sys::geteuid() && !may_create_in_sticky(dir, st))
+    return -EACCES;
   keeper::Record rec;
-  if (keeper::looks_like_record(st) && read_record(fd.get(), &rec)) {
+  int is_record = read_record(fd.get(), st, &rec);
+  if (is_record < 0) return is_record;
+  if (is_record > 0) {
     fd.reset();  // first, so that the memfd gets the lowest number
     return open_memfd(rec, (oflag & (O_ACCMODE | O_TRUNC)) | O_CLOEXEC, &dirst, dir);
   }
@@ -705,8 +864,7 @@ int taken(int dir, const struct stat& dirst, const IpcName& file) {
   if (fd.get() == -ENOENT) return 0;  // unlinked meanwhile: try again
   struct stat st;
   keeper::Record rec;
-  if (!fd.valid() || sys::fstat(fd.get(), &st) < 0 || !keeper::looks_like_record(st) ||
-      !read_record(fd.get(), &rec))
+  if (!fd.valid() || sys::fstat(fd.get(), &st) < 0 || read_record(fd.get(), st, &rec) <= 0)
     return -EEXIST;
   fd.reset();
   int m = open_memfd(rec, O_RDONLY | O_CLOEXEC, &dirst, dir);
@@ -777,7 +935,9 @@ int unlink(int dir, dev_t dev, ino_t ino, const IpcName& file) {
 
 int open_record(int record, int flags, int dir, const struct stat* dirst) {
   keeper::Record rec;
-  if (!read_record(record, &rec)) return -EBADMSG;
+  struct stat st;
+  if (int r = sys::fstat(record, &st); r < 0) return r;
+  if (int r = read_record(record, st, &rec); r <= 0) return r < 0 ? r : -EBADMSG;
   ensure_fork_handler();
   return open_memfd(rec, flags, dirst, dir);
 }
