@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "linux_syscall.h"
+
 namespace lambshm::keeper {
 
 // The file at an object's name when its pages are a memfd held by a keeper.
@@ -202,6 +204,17 @@ inline socklen_t socket_address(uid_t uid, const struct stat& dir, struct sockad
   if (pid != 0)
     n += snprintf(out->sun_path + 1 + n, sizeof out->sun_path - 1 - n, ":%d", (int)pid);
   return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+// Whether process `pid` (of this pid namespace) is a keeper of the directory
+// `dir`: its descriptor kDirFd is that directory.  Asked before connecting to
+// a keeper's own name, which anyone may have bound once that keeper is gone.
+inline bool is_keeper_of(pid_t pid, const struct stat& dir) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, kDirFd);
+  struct stat st;
+  return sys::fstatat(AT_FDCWD, path, &st, 0) == 0 && st.st_dev == dir.st_dev &&
+         st.st_ino == dir.st_ino;
 }
 
 }  // namespace lambshm::keeper

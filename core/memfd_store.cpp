@@ -633,10 +633,12 @@ int open_memfd(const keeper::Record& rec, int flags, const struct stat* dirst, i
   // directory's (the record may name a keeper that has died).
   InFlight held;
   int r = -ENOENT;
-  if (rec.keeper_pid != 0) {
+  // (Its pid, when it means something here, must be a keeper of this
+  // directory: anyone may have bound a dead keeper's name.)
+  bool same_pid_ns = rec.pid_ns == 0 || rec.pid_ns == namespace_id("pid");
+  if (rec.keeper_pid != 0 && (!same_pid_ns || keeper::is_keeper_of(rec.keeper_pid, *dirst))) {
     r = ask_keeper(dir, *dirst, req, &held, rec.keeper_pid);
-    if (!held.valid() && r == -ECONNREFUSED && rec.net_ns != namespace_id("net") &&
-        rec.pid_ns == namespace_id("pid")) {
+    if (!held.valid() && r == -ECONNREFUSED && same_pid_ns && rec.net_ns != namespace_id("net")) {
       int found = find_in_keeper(rec.keeper_pid, rec, flags);
       if (found != -ENOENT) return found < 0 ? found : lowest(found);
     }

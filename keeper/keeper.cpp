@@ -134,7 +134,6 @@ class Keeper {
   // --- Records: live or stale ----------------------------------------------
   int open_trusted(const char* name, struct stat* st, Record* rec);
   int other_keeper_holds(pid_t pid, uint64_t dev, uint64_t ino);
-  bool keeper_of_this_dir(pid_t pid);
   bool record_is_live(const Record& rec);
   int do_clear(const Request& req);
   // --- Clients -------------------------------------------------------------
@@ -330,16 +329,6 @@ int Keeper::other_keeper_holds(pid_t pid, uint64_t dev, uint64_t ino) {
   return holds;
 }
 
-// Whether `pid` is a keeper of this directory (its descriptor kDirFd is it),
-// seen in /proc: alive, though maybe unreachable (another network namespace).
-bool Keeper::keeper_of_this_dir(pid_t pid) {
-  char path[48];
-  snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, kDirFd);
-  struct stat st;
-  return sys::fstatat(AT_FDCWD, path, &st, 0) == 0 && st.st_dev == dir_.st_dev &&
-         st.st_ino == dir_.st_ino;
-}
-
 // Whether the record `rec` names a memfd someone still has: one this keeper
 // holds, one the keeper it names holds, or one its holder's /proc/PID/fd/FD
 // still is.  Anything that cannot be judged counts as live: only a record
@@ -348,12 +337,12 @@ bool Keeper::keeper_of_this_dir(pid_t pid) {
 bool Keeper::record_is_live(const Record& rec) {
   if (find_memfd(rec.dev, rec.ino) != nullptr) return true;
   if (rec.pid_ns != 0 && pid_ns_ != 0 && rec.pid_ns != pid_ns_) return true;
-  if (rec.keeper_pid != 0 && rec.keeper_pid != self_) {
-    if (rec.net_ns == net_ns_) {
-      if (other_keeper_holds(rec.keeper_pid, rec.dev, rec.ino) != 0) return true;
-    } else if (keeper_of_this_dir(rec.keeper_pid)) {
-      return true;  // alive in another network namespace: cannot ask it
-    }
+  // The keeper it names, unless that pid is no keeper of this directory
+  // (then whoever answers at its name is not it); one in another network
+  // namespace cannot be asked, and alive it may hold the memfd.
+  if (rec.keeper_pid != 0 && rec.keeper_pid != self_ && is_keeper_of(rec.keeper_pid, dir_)) {
+    if (rec.net_ns != net_ns_ || other_keeper_holds(rec.keeper_pid, rec.dev, rec.ino) != 0)
+      return true;
   }
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd/%d", rec.holder_pid, rec.holder_fd);

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -96,5 +97,14 @@ const char* emulator();
 // 40-line reproduction; 0 of 200 natively).  Natively such a fork is what
 // real programs do, and the tests keep doing it.
 bool settle_threads(int quiet_ms = 50, int timeout_ms = 5000);
+
+// Runs `body` in a child with its own mount namespace (so that mounts made
+// there vanish with it) and returns what it returns; "SKIP: why" when
+// namespaces cannot be made.
+std::string in_mount_namespace(const std::function<std::string()>& body);
+
+// Fills the filesystem of `path`: a file there grown until ENOSPC, to the
+// last byte, and synced.
+void fill_filesystem(const std::string& path);
 
 }  // namespace lambshm::test
