@@ -105,6 +105,8 @@ struct Request {
   uint64_t rec_dev, rec_ino;  // the record
   uint64_t dev, ino;          // the memfd (kHold, kGet)
   char name[NAME_MAX + 1];    // the record's name in the directory
+  uint32_t flags;             // 0, or (kHold) kForwarded
+  static constexpr uint32_t kForwarded = 1;  // from a full retired keeper: rewrite the record
 };
 
 struct Reply {

@@ -130,7 +130,10 @@ class Keeper {
   void do_drop(const Request& req);
   void unlinked(const char* name);
   void read_unlinks();
-  void rewrite_record(Held* h);
+  void rewrite_record(Held* h, bool keeper_too = false);
+  bool forward(const Request& req, int memfd);
+  bool connect_successor();
+  bool start_successor();
   // --- Records: live or stale ----------------------------------------------
   int open_trusted(const char* name, struct stat* st, Record* rec);
   int other_keeper_holds(pid_t pid, uint64_t dev, uint64_t ino);
@@ -162,6 +165,8 @@ class Keeper {
   // and a connection left pending would make every poll return at once.
   int64_t accept_paused_until_ = 0;
   unsigned aside_counter_ = 0;
+  int successor_ = -1;  // a connection to the keeper that took the election after us, or -1
+  int64_t pass_on_retry_at_ = 0;  // when to try passing hand-overs on again
 };
 
 void Keeper::drop_at(size_t i) {
@@ -215,6 +220,8 @@ void Keeper::do_hold(const Request& req, const int* fds, int nfds) {
     return;
   }
   log("holding %s as fd %d", h.name, fds[0]);
+  // Passed on by a full keeper that the record names: name ourselves.
+  if ((req.flags & Request::kForwarded) != 0) rewrite_record(&held_[held_.size() - 1], true);
 }
 
 // The record at `name`, opened, when it is one this keeper trusts
@@ -235,7 +242,7 @@ int Keeper::open_trusted(const char* name, struct stat* st, Record* rec) {
 
 // Makes the record of `h` name this keeper as its holder, so that openers
 // find the memfd without asking.
-void Keeper::rewrite_record(Held* h) {
+void Keeper::rewrite_record(Held* h, bool keeper_too) {
   h->rewritten = true;
   struct stat st;
   Record rec;
@@ -248,6 +255,7 @@ void Keeper::rewrite_record(Held* h) {
     if (w >= 0) {
       int32_t holder[2] = {(int32_t)self_, (int32_t)h->memfd};
       sys::pwrite(w, holder, sizeof holder, offsetof(Record, holder_pid));
+      if (keeper_too) sys::pwrite(w, &self_, sizeof self_, offsetof(Record, keeper_pid));
       sys::close(w);
     }
   }
@@ -387,6 +395,95 @@ int Keeper::do_clear(const Request& req) {
   return 0;
 }
 
+// Passes the hand-over `req` of `memfd` on to the keeper now at the
+// directory's name, which then names itself in the record: true when sent
+// (`memfd` closed here).  For a retired keeper with no room left, whose
+// clients had sent more than it can hold.
+bool Keeper::connect_successor() {
+  if (successor_ >= 0) return true;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int s = sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (s < 0) return false;
+    struct sockaddr_un addr;
+    socklen_t len = socket_address(euid_, dir_, &addr);
+    struct timeval tv = {0, kPeerTimeoutMs * 1000};
+    sys::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sys::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct ucred cred;
+    socklen_t cred_len = sizeof cred;
+    Reply hello;
+    int r = sys::connect(s, reinterpret_cast<struct sockaddr*>(&addr), len);
+    if (r == 0 && sys::getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0 &&
+        cred.uid == euid_ && cred.pid != self_ &&
+        sys::call(SYS_recvfrom, s, &hello, sizeof hello, 0, 0, 0) == (long)sizeof hello) {
+      successor_ = s;
+      return true;
+    }
+    sys::close(s);
+    if (r != -ECONNREFUSED || attempt > 0 || !start_successor()) return false;
+  }
+  return false;
+}
+
+// Starts a keeper for the directory, as a creator would (memfd_store.cpp):
+// this program again, with the directory and a status socket; true once it
+// says it listens (or another does).
+bool Keeper::start_successor() {
+  int sv[2];
+  if (sys::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return false;
+  pid_t pid = fork();
+  if (pid == 0) {
+    sys::dup3(sv[1], kStatusFd, 0);  // kDirFd is ours already, without FD_CLOEXEC
+    char* argv[] = {const_cast<char*>("lambshm-keeper"), nullptr};
+    char debug[] = "LAMBSHM_DEBUG=1";
+    char* envp[] = {g_debug ? debug : nullptr, nullptr};
+    execve("/proc/self/exe", argv, envp);
+    _exit(127);
+  }
+  sys::close(sv[1]);
+  if (pid > 0) {
+    while (sys::wait4(pid, nullptr, 0) == -EINTR) {
+    }
+  }
+  char byte = 0;
+  struct pollfd p = {sv[0], POLLIN, 0};
+  struct timespec timeout = {1, 0};
+  bool started = pid > 0 && sys::ppoll(&p, 1, &timeout) > 0 && sys::read(sv[0], &byte, 1) == 1;
+  sys::close(sv[0]);
+  log(started ? "started a successor" : "could not start a successor");
+  return started;
+}
+
+// Passes the hand-over `req` of `memfd` on to the keeper now at the
+// directory's name, which then names itself in the record: true when sent
+// (`memfd` closed here).  For a retired keeper with no room left, whose
+// clients had sent more than it can hold.
+bool Keeper::forward(const Request& req, int memfd) {
+  if (!connect_successor()) return false;
+  Request out = req;
+  out.flags |= Request::kForwarded;
+  struct iovec iov = {&out, sizeof out};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &memfd, sizeof memfd);
+  if (sys::sendmsg(successor_, &msg, MSG_NOSIGNAL) == (long)sizeof out) {
+    log("passed %s on to the next keeper", req.name);
+    sys::close(memfd);
+    return true;
+  }
+  sys::close(successor_);  // it retired or died too
+  successor_ = -1;
+  return false;
+}
+
 void reply(int conn, int error, int fd) {
   Reply r{error};
   struct iovec iov = {&r, sizeof r};
@@ -463,7 +560,15 @@ void Keeper::answer(int conn, Request& req) {
 bool Keeper::serve(size_t i) {
   Client& client = clients_[i];
   for (;; ++served_) {
-    if (!room()) {
+    // Retired and full, it passes hand-overs still in flight on to its
+    // successor (forward()), with a descriptor of its reserve for a moment.
+    bool passing_on = retired_ && !room();
+    if (passing_on && !connect_successor()) {
+      // Nobody to pass on to: read again later, and meanwhile only questions.
+      passing_on = false;
+      pass_on_retry_at_ = now_ms() + 50;
+    }
+    if (!room() && !passing_on) {
       if (client.kept) return true;
       Request peek;
       long n = sys::call(SYS_recvfrom, client.fd, &peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT, 0, 0);
@@ -478,14 +583,21 @@ bool Keeper::serve(size_t i) {
     Incoming<Request, 1> in;
     long n = sys::recvmsg(client.fd, &in.msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n == -EAGAIN) return true;
-    if (n <= 0) return false;
+    if (n < 0) return false;
     int fds[1];
     int nfds = in.descriptors(fds, close_fd);
+    if (n == 0) {
+      // The end of the connection, or an empty message (junk, which may
+      // carry descriptors): either way it is done with.
+      for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
+      return false;
+    }
     Request& req = in.body;
     bool valid = valid_request(&req, n);
     bool truncated = (in.msg.msg_flags & MSG_CTRUNC) != 0;
     if (valid && req.op == Op::kHold && !truncated) {
       client.kept = true;
+      if (passing_on && nfds == 1 && forward(req, fds[0])) continue;
       do_hold(req, fds, nfds);
       continue;
     }
@@ -547,12 +659,14 @@ int Keeper::run() {
     pfds.push({paused ? -1 : own_, POLLIN, 0});
     pfds.push({napping ? -1 : inotify_, POLLIN, 0});
     for (const Client& c : clients_)
-      pfds.push({c.kept && (napping || full) ? -1 : c.fd, POLLIN, 0});
+      pfds.push({c.kept && (napping || (full && (!retired_ || now < pass_on_retry_at_))) ? -1 : c.fd,
+                 POLLIN, 0});
     int64_t deadline = last_sweep + kSweepMs;
     bool idle = held_.empty() && clients_.empty();
     if (idle) deadline = idle_since + kIdleExitMs;
     if (napping && nap_until < deadline) deadline = nap_until;
     if (paused && accept_paused_until_ < deadline) deadline = accept_paused_until_;
+    if (full && now < pass_on_retry_at_ && pass_on_retry_at_ < deadline) deadline = pass_on_retry_at_;
     int64_t wait = deadline > now ? deadline - now : 0;
     struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000};
     int r = sys::ppoll(pfds.data(), (unsigned)pfds.size(), &ts);
@@ -583,6 +697,11 @@ int Keeper::run() {
       accept_clients(election_);
     if (r > 0 && (pfds[kOwnSlot].revents & POLLIN)) accept_clients(own_);
     if (must_retire()) retire();
+    // Passed on what was in flight: let the successor go idle when it can.
+    if (successor_ >= 0) {
+      sys::close(successor_);
+      successor_ = -1;
+    }
     // A batch of many means a stream faster than naps keep up with: read on
     // at once, so that what is in flight (which a retiring keeper must find
     // room for) stays short.
