@@ -82,6 +82,25 @@ int64_t now_ms() {
 
 void close_fd(int fd) { sys::close(fd); }
 
+// Sends `body` on `sock` with descriptor `fd` (none when -1): sendmsg's result.
+long send_with(int sock, void* body, size_t len, int fd, int flags) {
+  struct iovec iov = {body, len};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  return sys::sendmsg(sock, &msg, flags);
+}
+
 uint64_t namespace_id(const char* which) {
   char path[32];
   snprintf(path, sizeof path, "/proc/self/ns/%s", which);
@@ -462,19 +481,7 @@ bool Keeper::forward(const Request& req, int memfd) {
   if (!connect_successor()) return false;
   Request out = req;
   out.flags |= Request::kForwarded;
-  struct iovec iov = {&out, sizeof out};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &memfd, sizeof memfd);
-  if (sys::sendmsg(successor_, &msg, MSG_NOSIGNAL) == (long)sizeof out) {
+  if (send_with(successor_, &out, sizeof out, memfd, MSG_NOSIGNAL) == (long)sizeof out) {
     log("passed %s on to the next keeper", req.name);
     sys::close(memfd);
     return true;
@@ -486,21 +493,7 @@ bool Keeper::forward(const Request& req, int memfd) {
 
 void reply(int conn, int error, int fd) {
   Reply r{error};
-  struct iovec iov = {&r, sizeof r};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  sys::sendmsg(conn, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  send_with(conn, &r, sizeof r, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 // Whether one more hand-over may be read: before retiring, up to half the

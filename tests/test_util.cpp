@@ -245,4 +245,13 @@ void fill_filesystem(const std::string& path) {
   close(fd);
 }
 
+std::string mount_small_ext4(const std::string& image, const std::string& mnt) {
+  std::string make = "truncate -s 2M " + image + " && mkfs.ext4 -q -F -m 0 -N 64 " + image +
+                     " >/dev/null 2>&1 && mount -o loop " + image + " " + mnt +
+                     " && chmod 1777 " + mnt;
+  ProcResult made = run({"/bin/sh", "-c", make});
+  if (made.exit_code() == 0) return "";
+  return "cannot make and mount an ext4 image: " + made.err.substr(0, made.err.find('\n'));
+}
+
 }  // namespace lambshm::test

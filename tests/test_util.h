@@ -107,4 +107,10 @@ std::string in_mount_namespace(const std::function<std::string()>& body);
 // last byte, and synced.
 void fill_filesystem(const std::string& path);
 
+// Makes a 2 MiB ext4 image with 64 inodes at `image` and mounts it, mode
+// 1777, at `mnt` (inside in_mount_namespace): "" or why it cannot (root of a
+// user namespace, as under tests/harness/target-exec, may not mount a block
+// device).
+std::string mount_small_ext4(const std::string& image, const std::string& mnt);
+
 }  // namespace lambshm::test

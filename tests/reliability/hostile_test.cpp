@@ -376,14 +376,8 @@ TEST(FullFilesystem, Ext4FullGivesEnospcAndLeavesNothing) {
   std::string mnt = root / "mnt", image = root / "fs.img";
   mkdir(mnt.c_str(), 0755);
   std::string out = in_mount_namespace([&] {
-    std::string make = "truncate -s 2M " + image + " && mkfs.ext4 -q -F -m 0 -N 64 " + image +
-                       " >/dev/null 2>&1 && mount -o loop " + image + " " + mnt +
-                       " && chmod 1777 " + mnt;
-    // (Root of a user namespace, as under tests/harness/target-exec, may not mount
-    // a block device: mount says why.)
-    ProcResult made = run({"/bin/sh", "-c", make});
-    if (made.exit_code() != 0)
-      return "SKIP: cannot make and mount an ext4 image: " + made.err.substr(0, made.err.find('\n'));
+    std::string why = mount_small_ext4(image, mnt);
+    if (!why.empty()) return "SKIP: " + why;
     std::string out = full_filesystem_calls(mnt);
     umount2(mnt.c_str(), MNT_DETACH);
     return out;
