@@ -18,8 +18,10 @@
 //  - unlink: unlink the record, then tell the keeper, one way (it also finds
 //    out on its own within seconds: the sweep).
 // Anything that stops the store from working (no memfd_create, no O_TMPFILE,
-// no keeper binary, no descriptors to spare) sends the caller to a plain
-// file, with a LAMBSHM_DEBUG message: slower on a disk, never wrong.
+// no keeper binary or none we trust, no descriptors to spare) sends the
+// caller to a plain file, with a LAMBSHM_DEBUG message: slower on a disk,
+// never wrong.  A full disk does not: the create fails with ENOSPC, as a
+// file's would, rather than make a plain file that SIGBUSes when touched.
 //
 // Descriptors: the one returned is the lowest free, as POSIX says; the
 // connection kept between calls sits above the numbers a program expects.
