@@ -143,10 +143,17 @@ int take_descriptors(const char* control, size_t len, int* out, int max, Discard
 
 // One message to receive: `body`, and room for up to N descriptors
 // (SCM_RIGHTS).  Not copyable: `msg` points into it.
+// The most descriptors one message can carry (the kernel's SCM_MAX_FD).
+inline constexpr int kMaxDescriptors = 253;
+
 template <typename Body, int N>
 struct Incoming {
   Body body;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(N * sizeof(int))];
+  // Room for every descriptor a message can carry, so that each one is
+  // received, and then kept or closed: none is left where nobody sees it (an
+  // emulator such as qemu-user may install them all and pass on only what
+  // fits).
+  alignas(struct cmsghdr) char control[CMSG_SPACE(kMaxDescriptors * sizeof(int))];
   struct iovec iov;
   struct msghdr msg;
   Incoming() : iov{&body, sizeof body}, msg{} {

@@ -682,6 +682,9 @@ long cpu_ticks(pid_t pid) {
 // At a descriptor limit of 64, 400 objects fill retired keepers: none of
 // them spins, and every object stays reachable by name.
 TEST(Limits, FullRetiredKeepersNeitherSpinNorLoseTheirObjects) {
+  // qemu-user opens descriptors of its own in the process it emulates, under
+  // the same limit: at 64 the keeper's count of what it may open is wrong.
+  if (emulator() != nullptr) GTEST_SKIP() << "the emulator shares the descriptor limit: " << emulator();
   SharedDir d;
   REQUIRE_DISK(d.dir);
   constexpr int kObjects = 400;
