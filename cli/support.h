@@ -13,6 +13,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "growable_array.h"
+
 namespace lambshm::cli {
 
 [[noreturn]] void out_of_memory();
@@ -23,52 +25,14 @@ inline void* xrealloc(void* p, size_t size) {
   return q;
 }
 
-// A growable array of trivially copyable values.
+// A growable array of trivially copyable values (core/growable_array.h),
+// whose running out of memory is fatal.
 template <typename T>
-class Vec {
-  static_assert(std::is_trivially_copyable_v<T>);
-
+class Vec : public GrowableArray<T> {
  public:
-  Vec() = default;
-  ~Vec() { free(data_); }
-  Vec(Vec&& o) noexcept : data_(o.data_), size_(o.size_), cap_(o.cap_) {
-    o.data_ = nullptr;
-    o.size_ = o.cap_ = 0;
-  }
-  Vec(const Vec&) = delete;
-  Vec& operator=(const Vec&) = delete;
-  Vec& operator=(Vec&& o) noexcept {
-    if (this != &o) {
-      free(data_);
-      data_ = o.data_;
-      size_ = o.size_;
-      cap_ = o.cap_;
-      o.data_ = nullptr;
-      o.size_ = o.cap_ = 0;
-    }
-    return *this;
-  }
-
   void push(const T& v) {
-    if (size_ == cap_) {
-      cap_ = cap_ == 0 ? 8 : cap_ * 2;
-      data_ = static_cast<T*>(xrealloc(data_, cap_ * sizeof(T)));
-    }
-    data_[size_++] = v;
+    if (!GrowableArray<T>::push(v)) out_of_memory();
   }
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  T& operator[](size_t i) { return data_[i]; }
-  const T& operator[](size_t i) const { return data_[i]; }
-  T* begin() { return data_; }
-  T* end() { return data_ + size_; }
-  const T* begin() const { return data_; }
-  const T* end() const { return data_ + size_; }
-
- private:
-  T* data_ = nullptr;
-  size_t size_ = 0;
-  size_t cap_ = 0;
 };
 
 // A growable NUL-terminated string.

@@ -12,22 +12,29 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "linux_syscall.h"
+
 namespace lambshm::keeper {
 
 // The file at an object's name when its pages are a memfd held by a keeper.
-// Its mode has S_ISVTX, which no plain object file created by shm_open has
-// unless asked for; the size and the magic confirm it.  Every other mode bit
-// is the object's, so opening the record checks the caller's permissions as
-// opening a plain object file would.
+// It is trusted only as far as its owner (trusted_record below): a file
+// anyone else made, could have written, or copied from another name is not a
+// record of ours, whatever its bytes say.  Its mode is always 0600|S_ISVTX:
+// the object's mode is the memfd's, checked when an opener reopens the memfd
+// (so fchmod on the object narrows or widens it, as on a file).
 //
 // The holder is a process that has the memfd open as descriptor holder_fd:
 // the creator when it links the record; the keeper rewrites these two fields
 // to name itself once it has been asked for the memfd (the creator had let
 // go), so that later openers find it without asking.  keeper_pid is the
-// keeper the creator handed the memfd to, which an opener asks by its own
+// keeper the creator hands the memfd to, which an opener asks by its own
 // socket name (below): a keeper that retired (keeper.cpp) still answers
-// there.  dev and ino never change, so a torn read of a rewrite fails the
-// inode check and the reader asks the keeper.
+// there.  net_ns and pid_ns are that keeper's namespaces (the inode numbers
+// of /proc/self/ns/net and /pid): its socket is reachable only from its
+// network namespace, and its pid means something only in its pid namespace,
+// so a keeper elsewhere never judges the record stale (keeper.cpp).  dev and
+// ino never change, so a torn read of a rewrite fails the inode check and the
+// reader asks the keeper.
 struct Record {
   char magic[8];
   int32_t holder_pid;
@@ -35,13 +42,32 @@ struct Record {
   uint64_t dev;       // ... when it is still this inode
   uint64_t ino;
   int32_t keeper_pid;
-  int32_t reserved;
+  uint32_t reserved;          // 0
+  uint64_t rec_dev, rec_ino;  // the record file itself: a copy elsewhere is not a record
+  uint64_t net_ns, pid_ns;    // the keeper's namespaces
 };
-static_assert(sizeof(Record) == 40);
-inline constexpr char kRecordMagic[8] = {'L', 'S', 'H', 'M', 'F', 'D', '3', '\0'};
+static_assert(sizeof(Record) == 72);
+inline constexpr char kRecordMagic[8] = {'L', 'S', 'H', 'M', 'F', 'D', '4', '\0'};
+inline constexpr mode_t kRecordMode = S_ISVTX | S_IRUSR | S_IWUSR;
 
+// Whether `st` may be a record: what a plain object file created by shm_open
+// never is (S_ISVTX, and exactly a record's size).
 inline bool looks_like_record(const struct stat& st) {
   return S_ISREG(st.st_mode) && (st.st_mode & S_ISVTX) != 0 && st.st_size == sizeof(Record);
+}
+
+// Whether the file `st` whose first bytes are `bytes` (n of them) is a record
+// `euid` can trust, copied to *out: owned by euid, writable by nobody else,
+// its magic, and naming its own inode.
+inline bool trusted_record(const struct stat& st, const void* bytes, size_t n, uid_t euid,
+                           Record* out) {
+  if (!looks_like_record(st) || st.st_uid != euid || (st.st_mode & 07777) != kRecordMode ||
+      n != sizeof(Record))
+    return false;
+  __builtin_memcpy(out, bytes, sizeof *out);
+  return __builtin_memcmp(out->magic, kRecordMagic, sizeof out->magic) == 0 &&
+         out->rec_dev == (uint64_t)st.st_dev && out->rec_ino == (uint64_t)st.st_ino &&
+         out->holder_pid > 0 && out->holder_fd >= 0 && out->keeper_pid >= 0;
 }
 
 // Messages on a SOCK_SEQPACKET connection.  The keeper greets every
@@ -69,7 +95,9 @@ enum class Op : uint32_t {
   // a live object.  0 also when the name no longer holds that record.
   kClear = 4,
 };
-inline constexpr uint32_t kRequestMagic = 0x4c534b32;  // "LSK2"
+// Bumped, with the socket name's version (socket_address), whenever a
+// message or the record changes: keepers of two versions never meet.
+inline constexpr uint32_t kRequestMagic = 0x4c534b34;  // "LSK4"
 
 struct Request {
   uint32_t magic;
@@ -77,6 +105,8 @@ struct Request {
   uint64_t rec_dev, rec_ino;  // the record
   uint64_t dev, ino;          // the memfd (kHold, kGet)
   char name[NAME_MAX + 1];    // the record's name in the directory
+  uint32_t flags;             // 0, or (kHold) kForwarded
+  static constexpr uint32_t kForwarded = 1;  // from a full retired keeper: rewrite the record
 };
 
 struct Reply {
@@ -84,12 +114,46 @@ struct Reply {
   static constexpr int32_t kWatching = 1;  // sees unlinks itself (inotify): no kDrop
 };
 
+// The descriptors in the control data `control` (len bytes, as recvmsg left
+// it): the first `max` into `out`, the rest to `discard`.  Checks every
+// length against the buffer rather than trusting a header.
+template <typename Discard>
+int take_descriptors(const char* control, size_t len, int* out, int max, Discard discard) {
+  int count = 0;
+  size_t off = 0;
+  while (len - off >= sizeof(struct cmsghdr)) {
+    struct cmsghdr c;
+    __builtin_memcpy(&c, control + off, sizeof c);
+    if (c.cmsg_len < CMSG_LEN(0) || c.cmsg_len > len - off) break;
+    if (c.cmsg_level == SOL_SOCKET && c.cmsg_type == SCM_RIGHTS) {
+      size_t n = (c.cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t k = 0; k < n; ++k) {
+        int fd;
+        __builtin_memcpy(&fd, control + off + CMSG_LEN(0) + k * sizeof(int), sizeof fd);
+        if (count < max) out[count++] = fd;
+        else discard(fd);
+      }
+    }
+    size_t step = CMSG_ALIGN(c.cmsg_len);
+    if (step > len - off) break;
+    off += step;
+  }
+  return count;
+}
+
 // One message to receive: `body`, and room for up to N descriptors
 // (SCM_RIGHTS).  Not copyable: `msg` points into it.
+// The most descriptors one message can carry (the kernel's SCM_MAX_FD).
+inline constexpr int kMaxDescriptors = 253;
+
 template <typename Body, int N>
 struct Incoming {
   Body body;
-  alignas(struct cmsghdr) char control[CMSG_SPACE(N * sizeof(int))];
+  // Room for every descriptor a message can carry, so that each one is
+  // received, and then kept or closed: none is left where nobody sees it (an
+  // emulator such as qemu-user may install them all and pass on only what
+  // fits).
+  alignas(struct cmsghdr) char control[CMSG_SPACE(kMaxDescriptors * sizeof(int))];
   struct iovec iov;
   struct msghdr msg;
   Incoming() : iov{&body, sizeof body}, msg{} {
@@ -100,19 +164,30 @@ struct Incoming {
   }
   Incoming(const Incoming&) = delete;
   Incoming& operator=(const Incoming&) = delete;
-  // The descriptors received (at most N, in `out`): how many.  Call only
-  // after a successful recvmsg.
-  int descriptors(int* out) {
-    int count = 0;
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-      for (int k = 0; k < n && count < N; ++k)
-        __builtin_memcpy(&out[count++], CMSG_DATA(c) + k * sizeof(int), sizeof(int));
-    }
-    return count;
+  // The descriptors received: up to N in `out` (how many is returned), and
+  // every other one in any SCM_RIGHTS message passed to `discard` (close).
+  // Call only after a successful recvmsg.
+  template <typename Discard>
+  int descriptors(int* out, Discard discard) {
+    return take_descriptors(control, msg.msg_controllen, out, N, discard);
   }
 };
+
+// Whether `req`, `n` bytes received, is a message this keeper understands:
+// its magic, a known operation, and a name that is one file in the directory
+// (the keeper looks it up there).
+inline bool valid_request(Request* req, long n) {
+  if (n != (long)sizeof *req || req->magic != kRequestMagic) return false;
+  if (req->op != Op::kHold && req->op != Op::kDrop && req->op != Op::kGet && req->op != Op::kClear)
+    return false;
+  req->name[NAME_MAX] = '\0';
+  const char* name = req->name;
+  bool needs_name = req->op != Op::kGet;
+  if (!needs_name) return true;
+  if (name[0] == '\0' || __builtin_strcmp(name, ".") == 0 || __builtin_strcmp(name, "..") == 0)
+    return false;
+  return __builtin_strchr(name, '/') == nullptr;
+}
 
 // Descriptors the keeper is handed at exec: the backing directory, and one
 // end of a socket pair on which it writes one status byte once it listens
@@ -123,18 +198,32 @@ inline constexpr char kReady = 'R';
 inline constexpr char kBusy = 'B';
 
 // One keeper per user per backing directory: an abstract Unix socket name
-// (no file, gone when the keeper dies; bind() is the election).
+// (no file, gone when the keeper dies; bind() is the election).  Anyone may
+// bind any abstract name: whoever answers is trusted only once SO_PEERCRED
+// says it is the caller's user (and, at a keeper's own name, that pid).
+inline constexpr unsigned kVersion = 4;
 inline socklen_t socket_address(uid_t uid, const struct stat& dir, struct sockaddr_un* out,
                                 pid_t pid = 0) {
   out->sun_family = AF_UNIX;
   out->sun_path[0] = '\0';
-  int n = snprintf(out->sun_path + 1, sizeof out->sun_path - 1, "lambshm-keeper:%u:%llx:%llx",
-                   (unsigned)uid, (unsigned long long)dir.st_dev, (unsigned long long)dir.st_ino);
+  int n = snprintf(out->sun_path + 1, sizeof out->sun_path - 1, "lambshm-keeper:%u:%u:%llx:%llx",
+                   kVersion, (unsigned)uid, (unsigned long long)dir.st_dev, (unsigned long long)dir.st_ino);
   // Each keeper also answers at a name of its own: the election's name plus
   // ":PID", kept when it retires and releases the election's.
   if (pid != 0)
     n += snprintf(out->sun_path + 1 + n, sizeof out->sun_path - 1 - n, ":%d", (int)pid);
   return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+// Whether process `pid` (of this pid namespace) is a keeper of the directory
+// `dir`: its descriptor kDirFd is that directory.  Asked before connecting to
+// a keeper's own name, which anyone may have bound once that keeper is gone.
+inline bool is_keeper_of(pid_t pid, const struct stat& dir) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, kDirFd);
+  struct stat st;
+  return sys::fstatat(AT_FDCWD, path, &st, 0) == 0 && st.st_dev == dir.st_dev &&
+         st.st_ino == dir.st_ino;
 }
 
 }  // namespace lambshm::keeper

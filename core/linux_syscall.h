@@ -26,6 +26,11 @@
 #include <cstddef>
 #include <cstdint>
 
+// Linux 5.9; the same number on x86_64 and aarch64 (the unified table).
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
 namespace lambshm::sys {
 
 #if defined(__x86_64__)

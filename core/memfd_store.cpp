@@ -1,23 +1,27 @@
 // Shared memory objects as memfds kept by a keeper process.
 //
 // Lifecycle (docs/design.md has the whole story):
-//  - create: memfd_create; an O_TMPFILE record with the object's mode (the
-//    umask applied) plus S_ISVTX, naming this process as the memfd's holder;
-//    both sent to the keeper on this process's connection, one way (no
-//    answer awaited: a descriptor in flight is the receiver's even if we die
-//    now); then the record is linked at the name, so the object appears
-//    complete.  A name already there is EEXIST, as for a file.
-//  - open: the record, opened with the caller's access mode (the permission
-//    check a plain file gets), names a holder: /proc/PID/fd/FD, opened with
-//    the caller's flags (a new open file description: O_RDONLY is
-//    read-only), must be the recorded inode.  Otherwise the keeper is asked
-//    for it.  A record nobody holds is stale: ENOENT, and a creator has the
-//    keeper remove it.
+//  - create: memfd_create; an O_TMPFILE record (mode kRecordMode) naming
+//    this process as the memfd's holder, the keeper it will go to, and
+//    itself; the record is linked at the name (a name already there is
+//    EEXIST, as for a file), and only then is the memfd sent to the keeper on
+//    this process's connection, one way (no answer awaited: a descriptor in
+//    flight is the receiver's even if we die now).  The keeper keeps a memfd
+//    only while its record is at its name, and never waits for one: a
+//    creator stalled before its send still holds the memfd itself.
+//  - open: the record, which must be one this user can trust (its owner,
+//    its mode, its own inode: keeper_protocol.h), names a holder:
+//    /proc/PID/fd/FD, opened with the caller's flags (a new open file
+//    description, and the permission check of the memfd's mode), must be the
+//    recorded inode.  Otherwise the keeper is asked for it.  A record nobody
+//    holds is stale: ENOENT, and a creator has the keeper remove it.
 //  - unlink: unlink the record, then tell the keeper, one way (it also finds
 //    out on its own within seconds: the sweep).
 // Anything that stops the store from working (no memfd_create, no O_TMPFILE,
-// no keeper binary, no descriptors to spare) sends the caller to a plain
-// file, with a LAMBSHM_DEBUG message: slower on a disk, never wrong.
+// no keeper binary or none we trust, no descriptors to spare) sends the
+// caller to a plain file, with a LAMBSHM_DEBUG message: slower on a disk,
+// never wrong.  A full disk does not: the create fails with ENOSPC, as a
+// file's would, rather than make a plain file that SIGBUSes when touched.
 //
 // Descriptors: the one returned is the lowest free, as POSIX says; the
 // connection kept between calls sits above the numbers a program expects.
@@ -28,12 +32,6 @@
 #include "memfd_store.h"
 
 #include <fcntl.h>
-#include <link.h>
-#include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 
 #include <atomic>
 #include <cerrno>
@@ -42,476 +40,17 @@
 #include <cstring>
 
 #include "backing_dir.h"
+#include "fd_registry.h"
+#include "keeper_client.h"
 #include "keeper_protocol.h"
 #include "linux_syscall.h"
-#include "unique_fd.h"
-
-extern char** environ;
 
 namespace lambshm::memfd_store {
 
 namespace {
 
-// --- Descriptors a fork must not leak ----------------------------------------
-//
-// A descriptor is registered in a slot as it is created; the child handler
-// closes every registered one.  Creation and registration happen inside a
-// section that the prepare handler waits to be empty (and keeps empty until
-// the fork is done), so no fork falls between the two.  The section is a few
-// instructions and one system call that never blocks.
-
-constexpr int kSlots = 64;
-std::atomic<int> g_inflight[kSlots];
-std::atomic<int> g_handlers{0};  // 0 none, 1 registering, 2 registered
-std::atomic<int> g_in_section{0};
-std::atomic<bool> g_forking{false};
-
-void yield() { sys::call(SYS_sched_yield); }
-
-void fork_prepare() {
-  g_forking.store(true, std::memory_order_seq_cst);
-  while (g_in_section.load(std::memory_order_seq_cst) != 0) yield();
-}
-
-void fork_parent() { g_forking.store(false, std::memory_order_seq_cst); }
-
-void fork_child() {
-  for (auto& slot : g_inflight) {
-    int fd = slot.exchange(-1, std::memory_order_relaxed);
-    if (fd >= 0) sys::close(fd);
-  }
-  g_in_section.store(0, std::memory_order_relaxed);
-  g_forking.store(false, std::memory_order_seq_cst);
-}
-
-void ensure_fork_handler() {
-  if (g_handlers.load(std::memory_order_acquire) == 2) return;
-  int expected = 0;
-  if (g_handlers.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
-    for (auto& slot : g_inflight) slot.store(-1, std::memory_order_relaxed);
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
-    g_handlers.store(2, std::memory_order_release);
-  }
-  // Another thread is registering (or was, in the parent of this child):
-  // proceed untracked rather than wait on a thread that may not exist.
-}
-
-class Section {
- public:
-  Section() {
-    for (;;) {
-      while (g_forking.load(std::memory_order_seq_cst)) yield();
-      g_in_section.fetch_add(1, std::memory_order_seq_cst);
-      if (!g_forking.load(std::memory_order_seq_cst)) return;
-      g_in_section.fetch_sub(1, std::memory_order_seq_cst);
-    }
-  }
-  ~Section() { g_in_section.fetch_sub(1, std::memory_order_seq_cst); }
-  Section(const Section&) = delete;
-  Section& operator=(const Section&) = delete;
-};
-
-int track(int fd) {
-  if (fd < 0 || g_handlers.load(std::memory_order_acquire) != 2) return -1;
-  for (int i = 0; i < kSlots; ++i) {
-    int empty = -1;
-    if (g_inflight[i].compare_exchange_strong(empty, fd, std::memory_order_relaxed)) return i;
-  }
-  return -1;  // more than kSlots calls at once: the rest go untracked
-}
-
-// A descriptor owned for the duration of one call, closed in a forked child.
-// `make` creates it (returns it or -errno) inside the section.
-class InFlight {
- public:
-  template <typename Make>
-  explicit InFlight(Make make) {
-    Section section;
-    fd_ = make();
-    slot_ = track(fd_);
-  }
-  // Adopts `fd`, created by the caller inside its own Section.
-  struct Adopt {};
-  InFlight(Adopt, int fd) : fd_(fd), slot_(track(fd)) {}
-  InFlight() : fd_(-1) {}
-  InFlight(InFlight&& other) noexcept : fd_(other.fd_), slot_(other.slot_) {
-    other.fd_ = -1;
-    other.slot_ = -1;
-  }
-  InFlight& operator=(InFlight&& other) noexcept {
-    reset();
-    fd_ = other.fd_;
-    slot_ = other.slot_;
-    other.fd_ = -1;
-    other.slot_ = -1;
-    return *this;
-  }
-  ~InFlight() { reset(); }
-  InFlight(const InFlight&) = delete;
-  InFlight& operator=(const InFlight&) = delete;
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  // Hands the descriptor to the caller (no longer closed by a fork handler).
-  int release() {
-    untrack();
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-  void reset() {
-    if (fd_ < 0) return;
-    // Closed and forgotten with no fork in between: neither a descriptor
-    // leaked into a child nor a reused number closed there.
-    Section section;
-    sys::close(fd_);
-    untrack();
-    fd_ = -1;
-  }
-
- private:
-  void untrack() {
-    if (slot_ >= 0) g_inflight[slot_].store(-1, std::memory_order_relaxed);
-    slot_ = -1;
-  }
-  int fd_;
-  int slot_ = -1;
-};
-
-// --- Finding and starting the keeper -----------------------------------------
-
-char g_keeper_path[PATH_MAX];
-std::atomic<int> g_keeper_path_state{0};  // 0 unknown, 1 found, -1 none
-
-bool executable(const char* path) {
-  return sys::call(SYS_faccessat, AT_FDCWD, path, X_OK, 0) == 0;
-}
-
-struct FindSelf {
-  uintptr_t address;
-  char dir[PATH_MAX];
-  bool found;
-};
-
-int find_self(struct dl_phdr_info* info, size_t, void* data) {
-  auto* f = static_cast<FindSelf*>(data);
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const auto& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD) continue;
-    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
-    if (f->address < start || f->address >= start + ph.p_memsz) continue;
-    const char* name = info->dlpi_name;
-    if (name == nullptr || name[0] == '\0') {
-      // The main program (the core linked in statically).
-      long n = sys::call(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", f->dir, sizeof f->dir - 1);
-      if (n <= 0) return 1;
-      f->dir[n] = '\0';
-    } else {
-      snprintf(f->dir, sizeof f->dir, "%s", name);
-    }
-    char* slash = strrchr(f->dir, '/');
-    if (slash == nullptr) return 1;
-    *slash = '\0';
-    f->found = true;
-    return 1;
-  }
-  return 0;
-}
-
-// The keeper binary: $LAMBSHM_KEEPER, or next to the library that holds this
-// code, as the layer and the build tree lay it out.
-const char* keeper_path() {
-  int state = g_keeper_path_state.load(std::memory_order_acquire);
-  if (state != 0) return state > 0 ? g_keeper_path : nullptr;
-  char path[PATH_MAX];
-  bool found = false;
-  if (const char* env = secure_getenv("LAMBSHM_KEEPER"); env != nullptr && env[0] == '/') {
-    snprintf(path, sizeof path, "%s", env);
-    found = executable(path);
-  } else {
-    FindSelf self{reinterpret_cast<uintptr_t>(&find_self), {}, false};
-    dl_iterate_phdr(find_self, &self);
-    // The shipped tree: lib/liblambshm-preload.so and lib/overlay/librt.so.1
-    // beside lib/lambshm-keeper; the build tree: preload/, librt/ beside keeper/.
-    static constexpr const char* kCandidates[] = {
-        "lambshm-keeper",
-        "../lambshm-keeper",
-        "../keeper/lambshm-keeper",
-    };
-    for (const char* c : kCandidates) {
-      if (!self.found) break;
-      if (snprintf(path, sizeof path, "%s/%s", self.dir, c) >= (int)sizeof path) break;
-      if ((found = executable(path))) break;
-    }
-  }
-  if (!found) {
-    debug_log("no lambshm-keeper found (set LAMBSHM_KEEPER): objects are plain files");
-    g_keeper_path_state.store(-1, std::memory_order_release);
-    return nullptr;
-  }
-  // Racing threads find the same path: writing it twice is harmless.
-  memcpy(g_keeper_path, path, sizeof path);
-  g_keeper_path_state.store(1, std::memory_order_release);
-  return g_keeper_path;
-}
-
-// Starts a keeper for `dir` and waits until it listens (or finds another
-// keeper listening): 0 or -errno.  posix_spawn execs without copying this
-// process's memory (vfork semantics), so a huge caller costs nothing, and the
-// keeper starts with a clean environment, signal mask and dispositions.
-int spawn_keeper(int dir) {
-  const char* path = keeper_path();
-  if (path == nullptr) return -ENOENT;
-  int sv[2];
-  InFlight mine, theirs;
-  {
-    Section section;
-    if (int r = sys::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv); r < 0) return r;
-    mine = InFlight(InFlight::Adopt{}, sv[0]);
-    theirs = InFlight(InFlight::Adopt{}, sv[1]);
-  }
-  // Copies above the numbers they go to, so that dup2 in the child always
-  // moves (a dup2 onto itself would keep FD_CLOEXEC).
-  InFlight dir_copy([&] { return sys::fcntl(dir, F_DUPFD_CLOEXEC, 5); });
-  InFlight status_copy([&] { return sys::fcntl(sv[1], F_DUPFD_CLOEXEC, 5); });
-  if (!dir_copy.valid() || !status_copy.valid()) return -EMFILE;
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, dir_copy.get(), keeper::kDirFd);
-  posix_spawn_file_actions_adddup2(&actions, status_copy.get(), keeper::kStatusFd);
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  char* argv[] = {const_cast<char*>("lambshm-keeper"), nullptr};
-  char debug[] = "LAMBSHM_DEBUG=1";
-  char* envp[] = {dir_config().debug ? debug : nullptr, nullptr};
-  pid_t pid;
-  int err = posix_spawn(&pid, path, &actions, &attr, argv, envp);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (err != 0) {
-    debug_log("cannot start %s: %s", path, strerror(err));
-    return -err;
-  }
-  dir_copy.reset();
-  status_copy.reset();
-  theirs.reset();
-  // The first process forks the keeper and exits at once.  ECHILD: the
-  // program reaped it first (a SIGCHLD handler, or SIGCHLD ignored).
-  int status;
-  while (sys::wait4(pid, &status, 0) == -EINTR) {
-  }
-  char byte = 0;
-  struct pollfd p = {mine.get(), POLLIN, 0};
-  struct timespec timeout = {5, 0};
-  if (sys::ppoll(&p, 1, &timeout) <= 0 || sys::read(mine.get(), &byte, 1) != 1) {
-    debug_log("%s did not start", path);
-    return -ECONNREFUSED;
-  }
-  return 0;  // kReady or kBusy: either way a keeper listens (or just exited)
-}
-
-// A connection to the keeper of `dir` (started when `start` and none runs) in
-// `*out`, greeted: 0 or -errno.  The peer must be the caller's user: anyone
-// else squatting on the name is not trusted with our objects.
-// `named`: the keeper of that pid, at its own name (never started); 0: the
-// directory's keeper.  Its pid in *peer, its greeting's flags in *flags.
-int connect_keeper(int dir, const struct stat& dirst, bool start, InFlight* out,
-                   int32_t* flags = nullptr, pid_t named = 0, pid_t* peer = nullptr) {
-  struct sockaddr_un addr;
-  socklen_t len = keeper::socket_address(sys::geteuid(), dirst, &addr, named);
-  if (named != 0) start = false;
-  int r = -ECONNREFUSED;
-  for (int attempt = 0; attempt < 4; ++attempt) {
-    InFlight sock([] { return sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0); });
-    if (!sock.valid()) return sock.get();
-    int s = sock.get();
-    r = sys::connect(s, reinterpret_cast<struct sockaddr*>(&addr), len);
-    if (r == 0) {
-      struct ucred cred;
-      socklen_t cred_len = sizeof cred;
-      if (sys::getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
-          cred.uid != sys::geteuid()) {
-        debug_log("the keeper's socket belongs to uid %u", (unsigned)cred.uid);
-        return -EACCES;
-      }
-      // A stopped keeper must not hang us for ever, in either direction.
-      struct timeval tv = {10, 0};
-      sys::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      sys::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-      // The greeting: the keeper has accepted us, so what we send is read.
-      // A listener closed by an exiting keeper resets us instead.
-      keeper::Reply hello;
-      r = (int)sys::call(SYS_recvfrom, s, &hello, sizeof hello, 0, 0, 0);
-      if (r == (int)sizeof hello) {
-        if (flags != nullptr) *flags = hello.error;
-        if (peer != nullptr) *peer = cred.pid;
-        *out = static_cast<InFlight&&>(sock);
-        return 0;
-      }
-      r = r < 0 ? r : -ECONNRESET;
-      if (r == -EAGAIN) return -ETIMEDOUT;
-      continue;
-    }
-    if (r != -ECONNREFUSED && r != -EAGAIN) return r;
-    if (!start) return r;
-    if (r == -ECONNREFUSED) {
-      if (int e = spawn_keeper(dir); e < 0 && e != -ECONNREFUSED) return e;
-    } else {
-      struct timespec ms = {0, 1000000};
-      sys::call(SYS_nanosleep, &ms, nullptr);
-    }
-  }
-  return r;
-}
-
-// --- The connection a process keeps ------------------------------------------
-//
-// One descriptor number for the process's life, above the numbers a program
-// expects.  Never closed: another thread may be about to send on it, and a
-// number closed and reused by the program would take our message.  A new
-// connection (the keeper died, or the directory was replaced) is put in its
-// place with dup3, atomically for any such thread.  Each use proves with one
-// fstat that the number is still our socket: the program may have closed it,
-// or dup2'ed over it, and then it is the program's, and we take another.
-
-struct Channel {
-  int fd;
-  dev_t dir_dev;  // the backing directory whose keeper it reaches
-  ino_t dir_ino;
-  dev_t dev;  // the socket's inode
-  ino_t ino;
-  bool watching;  // the keeper sees unlinks itself: no kDrop to send
-  pid_t keeper;   // its pid
-};
-// Published descriptions are never freed (a reader may hold one): a few
-// bytes for each keeper that dies or directory replaced.
-std::atomic<Channel*> g_channel{nullptr};
-
-bool still_ours(const Channel* c) {
-  struct stat st;
-  return c != nullptr && sys::fstat(c->fd, &st) == 0 && st.st_dev == c->dev &&
-         st.st_ino == c->ino;
-}
-
-bool channel_good(const Channel* c, const struct stat& dirst) {
-  return c != nullptr && c->dir_dev == dirst.st_dev && c->dir_ino == dirst.st_ino &&
-         still_ours(c);
-}
-
-// The process's connection to the keeper of `dir`, made (and the keeper
-// started, when `start`) if there is none, or `dead` is the current one:
-// nullptr (and -errno in *err) when none can be had.
-Channel* channel(int dir, const struct stat& dirst, bool start, Channel* dead, int* err) {
-  Channel* c = g_channel.load(std::memory_order_acquire);
-  if (c != dead && channel_good(c, dirst)) return c;
-  InFlight sock;
-  int32_t flags = 0;
-  pid_t keeper = 0;
-  if ((*err = connect_keeper(dir, dirst, start, &sock, &flags, 0, &keeper)) < 0) return nullptr;
-  auto* fresh = static_cast<Channel*>(malloc(sizeof(Channel)));
-  if (fresh == nullptr) {
-    *err = -ENOMEM;
-    return nullptr;
-  }
-  bool replaced = false;
-  Channel* current = c;
-  {
-    Section section;  // placed and published with no fork in between
-    int fd;
-    if (still_ours(c) && sys::dup3(sock.get(), c->fd, O_CLOEXEC) >= 0) {
-      fd = c->fd;
-      replaced = true;
-    } else {
-      fd = move_above_expected_numbers(sock.release());
-    }
-    struct stat st;
-    sys::fstat(fd, &st);
-    *fresh = Channel{fd, dirst.st_dev, dirst.st_ino, st.st_dev, st.st_ino,
-                     (flags & keeper::Reply::kWatching) != 0, keeper};
-    if (!g_channel.compare_exchange_strong(current, fresh, std::memory_order_acq_rel) &&
-        !replaced) {
-      // Another thread published first, and ours was never seen: use theirs.
-      sys::close(fd);
-      free(fresh);
-      fresh = nullptr;
-    }
-  }
-  if (replaced) sock.reset();  // its copy is in place
-  if (fresh == nullptr) return channel_good(current, dirst) ? current : nullptr;
-  return fresh;
-}
-
-int send_message(int sock, const keeper::Request& req, const int* fds, int nfds) {
-  struct iovec iov = {const_cast<keeper::Request*>(&req), sizeof req};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (nfds > 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-    memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-  }
-  long n = sys::sendmsg(sock, &msg, MSG_NOSIGNAL);
-  return n == (long)sizeof req ? 0 : (n < 0 ? (int)n : -EIO);
-}
-
-// Sends a one-way message on the process's connection, reconnecting (and
-// starting a keeper, when `start`) if its keeper is gone: 0 or -errno, and
-// the pid of the keeper it went to in *keeper.
-int send_one_way(int dir, const struct stat& dirst, bool start, const keeper::Request& req,
-                 const int* fds, int nfds, pid_t* keeper = nullptr) {
-  Channel* dead = nullptr;
-  int r = -ECONNREFUSED;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    Channel* c = channel(dir, dirst, start, dead, &r);
-    if (c == nullptr) return r;
-    if (keeper != nullptr) *keeper = c->keeper;
-    r = send_message(c->fd, req, fds, nfds);
-    if (r != -EPIPE && r != -ECONNRESET && r != -ENOTCONN) return r;
-    debug_log("the keeper %d is gone (%s): connecting to a new one", (int)c->keeper, strerror(-r));
-    dead = c;  // the keeper exited or was killed: nothing we sent there matters now
-  }
-  return r;
-}
-
-keeper::Request make_request(keeper::Op op, const char* name) {
-  keeper::Request req;
-  memset(&req, 0, sizeof req);
-  req.magic = keeper::kRequestMagic;
-  req.op = op;
-  if (name != nullptr) snprintf(req.name, sizeof req.name, "%s", name);
-  return req;
-}
-
-// A request on a connection of its own: the Reply's error, with the one
-// descriptor it carries in *fd (or -1).
-// `named`: ask the keeper of that pid (connect_keeper).
-int ask_keeper(int dir, const struct stat& dirst, const keeper::Request& req, InFlight* fd,
-               pid_t named = 0) {
-  InFlight sock;
-  if (int r = connect_keeper(dir, dirst, /*start=*/false, &sock, nullptr, named); r < 0) return r;
-  if (int r = send_message(sock.get(), req, nullptr, 0); r < 0) return r;
-  keeper::Incoming<keeper::Reply, 1> in;
-  long n;
-  {
-    Section section;  // a received descriptor is registered before any fork
-    n = sys::recvmsg(sock.get(), &in.msg, MSG_CMSG_CLOEXEC);
-    int received;
-    if (n > 0 && in.descriptors(&received) == 1) *fd = InFlight(InFlight::Adopt{}, received);
-  }
-  if (n != (long)sizeof in.body) return n < 0 ? (int)n : -EIO;
-  return in.body.error;
-}
+using fd_registry::ensure_fork_handler;
+using fd_registry::InFlight;
 
 // `fd` moved to the lowest free number, which POSIX promises the caller.
 int lowest(int fd) {
@@ -525,42 +64,107 @@ int lowest(int fd) {
   return low;
 }
 
-// Opens the memfd a record read into `rec` names, with `flags`: from its
-// holder's /proc/PID/fd/FD, else from the keeper of `dirst` (when given).
-// -ENOENT when nobody holds it (stale).
-int open_memfd(const keeper::Record& rec, int flags, const struct stat* dirst, int dir) {
+// `m`, an open memfd, with O_TRUNC applied when `flags` has it (which the
+// open that made `m` left out): the descriptor, or -errno.
+int truncated(InFlight& m, int flags) {
+  if ((flags & O_TRUNC) == 0) return m.release();
+  if ((flags & O_ACCMODE) != O_RDONLY) {
+    int t = sys::ftruncate(m.get(), 0);
+    return t < 0 ? t : m.release();
+  }
   char path[48];
-  snprintf(path, sizeof path, "/proc/%d/fd/%d", rec.holder_pid, rec.holder_fd);
+  snprintf(path, sizeof path, "/proc/self/fd/%d", m.get());
+  int t = sys::openat(AT_FDCWD, path, O_RDONLY | O_TRUNC | O_CLOEXEC);
+  if (t < 0) return t;
+  sys::close(t);
+  return m.release();
+}
+
+// Process `pid`'s descriptor `fd` reopened with `flags` (but O_TRUNC) when it
+// is the memfd of `rec`: the descriptor, or -errno.
+int reopen_held(pid_t pid, int fd, const keeper::Record& rec, int flags) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
   // Without O_TRUNC until the inode is proven: the holder's number may have
   // been reused for a file that is not ours to truncate.
   InFlight m([&] { return sys::openat(AT_FDCWD, path, flags & ~O_TRUNC); });
   struct stat st;
-  if (m.valid() && sys::fstat(m.get(), &st) == 0 && (uint64_t)st.st_dev == rec.dev &&
-      (uint64_t)st.st_ino == rec.ino) {
-    if ((flags & O_TRUNC) == 0) return m.release();
-    if ((flags & O_ACCMODE) != O_RDONLY) {
-      int t = sys::ftruncate(m.get(), 0);
-      return t < 0 ? t : m.release();
-    }
-    snprintf(path, sizeof path, "/proc/self/fd/%d", m.get());
-    int t = sys::openat(AT_FDCWD, path, O_RDONLY | O_TRUNC | O_CLOEXEC);
-    if (t < 0) return t;
-    sys::close(t);
-    return m.release();
+  if (!m.valid()) {
+    // Refused by the memfd's own mode (the object's permission check), or
+    // by a holder we may not look into (its pid reused): only the first is
+    // the answer; otherwise the keeper is asked.
+    bool refused = m.get() == -EACCES && sys::fstatat(AT_FDCWD, path, &st, 0) == 0 &&
+                   (uint64_t)st.st_dev == rec.dev && (uint64_t)st.st_ino == rec.ino;
+    return refused ? -EACCES : -ENOENT;
   }
-  m.reset();
+  if (sys::fstat(m.get(), &st) != 0 || (uint64_t)st.st_dev != rec.dev ||
+      (uint64_t)st.st_ino != rec.ino)
+    return -ENOENT;
+  return truncated(m, flags);
+}
+
+// The memfd of `rec` among the descriptors of the keeper `pid`, reopened
+// with `flags`, for an opener that cannot reach that keeper's socket (it is
+// in another network namespace) but sees its process: the descriptor, or
+// -ENOENT.  A walk of its descriptors: slow, and only ever this rare case.
+int find_in_keeper(pid_t pid, const keeper::Record& rec, int flags) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+  InFlight fds([&] { return sys::openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC); });
+  if (!fds.valid()) return -ENOENT;
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = sys::call(SYS_getdents64, fds.get(), buf, sizeof buf);
+    if (n <= 0) return -ENOENT;
+    for (long off = 0; off < n;) {
+      // struct linux_dirent64: ino (8), off (8), reclen (2), type (1), name.
+      unsigned short reclen;
+      memcpy(&reclen, buf + off + 16, sizeof reclen);
+      const char* name = buf + off + 19;
+      off += reclen;
+      if (name[0] < '0' || name[0] > '9') continue;
+      char target[64];
+      snprintf(target, sizeof target, "/proc/%d/fd/%s", (int)pid, name);
+      struct stat st;
+      if (sys::fstatat(AT_FDCWD, target, &st, 0) != 0 || (uint64_t)st.st_dev != rec.dev ||
+          (uint64_t)st.st_ino != rec.ino)
+        continue;
+      int m = reopen_held(pid, atoi(name), rec, flags);
+      if (m != -ENOENT) return m;
+    }
+  }
+}
+
+// Opens the memfd a record read into `rec` names, with `flags`: from its
+// holder's /proc/PID/fd/FD, else from the keeper of `dirst` (when given).
+// -ENOENT when nobody holds it (stale).
+int open_memfd(const keeper::Record& rec, int flags, const struct stat* dirst, int dir) {
+  int m = reopen_held(rec.holder_pid, rec.holder_fd, rec, flags);
+  if (m != -ENOENT && m != -ESRCH) return m;
   if (dirst == nullptr) return -ENOENT;
   keeper::Request req = make_request(keeper::Op::kGet, nullptr);
+  req.rec_dev = rec.rec_dev;
+  req.rec_ino = rec.rec_ino;
   req.dev = rec.dev;
   req.ino = rec.ino;
   // The keeper it was handed to (which may have retired), then the
   // directory's (the record may name a keeper that has died).
   InFlight held;
   int r = -ENOENT;
-  if (rec.keeper_pid != 0) r = ask_keeper(dir, *dirst, req, &held, rec.keeper_pid);
+  // (Its pid, when it means something here, must be a keeper of this
+  // directory: anyone may have bound a dead keeper's name.)
+  bool same_pid_ns = rec.pid_ns == 0 || rec.pid_ns == namespace_id("pid");
+  if (rec.keeper_pid != 0 && (!same_pid_ns || keeper::is_keeper_of(rec.keeper_pid, *dirst))) {
+    r = ask_keeper(dir, *dirst, req, &held, rec.keeper_pid);
+    if (!held.valid() && r == -ECONNREFUSED && same_pid_ns && rec.net_ns != namespace_id("net")) {
+      int found = find_in_keeper(rec.keeper_pid, rec, flags);
+      if (found != -ENOENT) return found < 0 ? found : lowest(found);
+    }
+  }
   if (!held.valid()) r = ask_keeper(dir, *dirst, req, &held);
   if (r < 0 || !held.valid()) return r == -ENOENT || r == -ECONNREFUSED || r == 0 ? -ENOENT : r;
   // Our own open file description, with the caller's access mode (and O_TRUNC).
+  char path[48];
   snprintf(path, sizeof path, "/proc/self/fd/%d", held.get());
   InFlight mine([&] { return sys::openat(AT_FDCWD, path, flags); });
   if (!mine.valid()) return mine.get();
@@ -568,9 +172,25 @@ int open_memfd(const keeper::Record& rec, int flags, const struct stat* dirst, i
   return lowest(mine.release());
 }
 
-bool read_record(int fd, keeper::Record* rec) {
-  return sys::pread(fd, rec, sizeof *rec, 0) == (long)sizeof *rec &&
-         memcmp(rec->magic, keeper::kRecordMagic, sizeof rec->magic) == 0;
+// What the open file `fd` (identity `st`) is to this store: 1 with the
+// record in *rec when it is a record this user may trust; 0 when it is no
+// record at all (a plain file); -EACCES when it looks like one but is not
+// ours to follow: another user's, writable by others, or copied from another
+// name (keeper_protocol.h).
+int read_record(int fd, const struct stat& st, keeper::Record* rec) {
+  if (!keeper::looks_like_record(st)) return 0;
+  char bytes[sizeof(keeper::Record)];
+  long n = sys::pread(fd, bytes, sizeof bytes, 0);
+  if (n == -EBADF) {  // opened write-only: read it through a reader of our own
+    char path[48];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    InFlight reader([&] { return sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC); });
+    n = reader.valid() ? sys::pread(reader.get(), bytes, sizeof bytes, 0) : reader.get();
+  }
+  if (n >= 0 && keeper::trusted_record(st, bytes, (size_t)n, sys::geteuid(), rec)) return 1;
+  debug_log("a file that looks like a record (uid %u, mode %o) is not ours to follow",
+            (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+  return -EACCES;
 }
 
 // Asks the keeper to remove the stale record `rec_st` at `name`: 0 (gone, or
@@ -592,6 +212,34 @@ int clear_stale(int dir, const struct stat& dirst, const IpcName& file, const st
   }
   if (r != 0) debug_log("%s is in the way and not removed as stale: %s", file.file, strerror(-r));
   return r == 0 ? 0 : -EEXIST;
+}
+
+// fs.protected_regular (0, 1 or 2; 0 when the kernel predates it), read once.
+std::atomic<int> g_protected_regular{-1};
+int protected_regular() {
+  int level = g_protected_regular.load(std::memory_order_relaxed);
+  if (level >= 0) return level;
+  level = 0;
+  InFlight f([] {
+    return sys::openat(AT_FDCWD, "/proc/sys/fs/protected_regular", O_RDONLY | O_CLOEXEC);
+  });
+  char c = 0;
+  if (f.valid() && sys::read(f.get(), &c, 1) == 1 && c >= '0' && c <= '9') level = c - '0';
+  g_protected_regular.store(level, std::memory_order_relaxed);
+  return level;
+}
+
+// Whether an open with O_CREAT may open the existing file `st`, which the
+// caller does not own, in `dir`: the kernel's rule for fs.protected_regular
+// (may_create_in_sticky), which our first open, made without O_CREAT, skips.
+bool may_create_in_sticky(int dir, const struct stat& st) {
+  struct stat d;
+  if (!S_ISREG(st.st_mode) || sys::fstat(dir, &d) != 0 || (d.st_mode & S_ISVTX) == 0 ||
+      d.st_uid == st.st_uid)
+    return true;
+  int level = protected_regular();
+  if (level == 0) return true;
+  return (d.st_mode & S_IWOTH) == 0 && !((d.st_mode & S_IWGRP) != 0 && level >= 2);
 }
 
 // Creates the object: the descriptor, -EEXIST (the name is taken), -errno,
@@ -618,13 +266,15 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
       return kUsePlainFile;
     }
   }
-  // The record, with the object's mode and S_ISVTX (which marks it); the
-  // kernel applies the umask, exactly as to a plain file.
+  // The record, created with the object's mode so that the kernel applies
+  // the umask exactly as to a plain file: that mode is the memfd's, and the
+  // record's own becomes kRecordMode (keeper_protocol.h).
   InFlight record([&] {
     return sys::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, (mode & 07777) | S_ISVTX);
   });
   struct stat rst, mst;
   int r = record.valid() ? sys::fstat(record.get(), &rst) : record.get();
+  if (r == -ENOSPC || r == -EDQUOT) return r;  // as a plain file's create would fail
   if (r < 0) {
     debug_log("O_TMPFILE in the backing directory: %s: %s is a plain file", strerror(-r),
               file.file);
@@ -633,15 +283,15 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   mode_t perm = (rst.st_mode & 07777 & ~S_ISVTX) | (mode & S_ISVTX);
   if (sys::fchmod(memfd.get(), perm) < 0 || sys::fstat(memfd.get(), &mst) < 0)
     return kUsePlainFile;
-  keeper::Request req = make_request(keeper::Op::kHold, file.file);
-  req.rec_dev = rst.st_dev;
-  req.rec_ino = rst.st_ino;
-  req.dev = mst.st_dev;
-  req.ino = mst.st_ino;
-  int held = memfd.get();
-  pid_t keeper_pid = 0;
-  if (int e = send_one_way(dir, dirst, /*start=*/true, req, &held, 1, &keeper_pid); e < 0) {
-    debug_log("no keeper (%s): %s is a plain file", strerror(-e), file.file);
+  if ((rst.st_mode & 07777) != keeper::kRecordMode &&
+      sys::fchmod(record.get(), keeper::kRecordMode) < 0)
+    return kUsePlainFile;
+  // The keeper first, to name it in the record; the memfd goes to it only
+  // once the record is linked (below), so that it never holds a memfd whose
+  // record is merely late: it drops any whose record is not at its name.
+  Channel* c = channel(dir, dirst, /*start=*/true, nullptr, &r);
+  if (c == nullptr) {
+    debug_log("no keeper (%s): %s is a plain file", strerror(-r), file.file);
     return kUsePlainFile;
   }
   // The memfd's number now is the number the caller will get (below), so
@@ -652,18 +302,42 @@ int create(int dir, const struct stat& dirst, const IpcName& file, int oflag, mo
   rec.holder_fd = memfd.get();
   rec.dev = mst.st_dev;
   rec.ino = mst.st_ino;
-  rec.keeper_pid = keeper_pid;
-  if (sys::pwrite(record.get(), &rec, sizeof rec, 0) != (long)sizeof rec) return kUsePlainFile;
+  rec.keeper_pid = c->keeper;
+  rec.rec_dev = rst.st_dev;
+  rec.rec_ino = rst.st_ino;
+  rec.net_ns = c->net_ns;
+  rec.pid_ns = c->pid_ns;
+  long w = sys::pwrite(record.get(), &rec, sizeof rec, 0);
+  // A full disk: the create fails as it would for a file (stock glibc's
+  // ftruncate or first write), rather than a plain file that SIGBUSes.
+  if (w == -ENOSPC || w == -EDQUOT) return (int)w;
+  if (w != (long)sizeof rec) return kUsePlainFile;
   char path[48];
   snprintf(path, sizeof path, "/proc/self/fd/%d", record.get());
   r = sys::linkat(AT_FDCWD, path, dir, file.file, AT_SYMLINK_FOLLOW);
-  // Not published: the keeper lets the memfd go at its sweep.  Taken is
-  // EEXIST; anything else (no /proc, a directory refusing links) is for the
-  // plain file to answer, with the kernel's own errno if it fails too.
-  if (r == -EEXIST) return r;
+  // Taken is EEXIST; a full directory ENOSPC; anything else (no /proc, a
+  // directory refusing links) is for the plain file to answer, with the
+  // kernel's own errno if it fails too.
+  if (r == -EEXIST || r == -ENOSPC || r == -EDQUOT) return r;
   if (r < 0) {
     debug_log("link of a record: %s: %s is a plain file", strerror(-r), file.file);
     return kUsePlainFile;
+  }
+  // Published, and held by us until the keeper has it: one way, since a
+  // descriptor in flight is the keeper's even if we die now.
+  keeper::Request req = make_request(keeper::Op::kHold, file.file);
+  req.rec_dev = rst.st_dev;
+  req.rec_ino = rst.st_ino;
+  req.dev = mst.st_dev;
+  req.ino = mst.st_ino;
+  int held = memfd.get();
+  pid_t taker = rec.keeper_pid;
+  if (int e = send_one_way(dir, dirst, /*start=*/true, req, &held, 1, &taker); e < 0) {
+    debug_log("no keeper took %s (%s): it lasts while this process has it open", file.file,
+              strerror(-e));
+  } else if (taker != rec.keeper_pid) {
+    // That keeper retired or died meanwhile: name the one that has it.
+    sys::pwrite(record.get(), &taker, sizeof taker, offsetof(keeper::Record, keeper_pid));
   }
   record.reset();
   if (!other_mode.valid()) return memfd.release();
@@ -678,8 +352,13 @@ int open_existing(InFlight& fd, int oflag, int dir, const struct stat& dirst) {
   if (int r = sys::fstat(fd.get(), &st); r < 0) return r;
   // Opened without O_CREAT, which makes the kernel refuse a directory.
   if (S_ISDIR(st.st_mode) && (oflag & O_CREAT) != 0) return -EINVAL;
+  // ... and skips fs.protected_regular, which must refuse as it would.
+  if ((oflag & O_CREAT) != 0 && st.st_uid != sys::geteuid() && !may_create_in_sticky(dir, st))
+    return -EACCES;
   keeper::Record rec;
-  if (keeper::looks_like_record(st) && read_record(fd.get(), &rec)) {
+  int is_record = read_record(fd.get(), st, &rec);
+  if (is_record < 0) return is_record;
+  if (is_record > 0) {
     fd.reset();  // first, so that the memfd gets the lowest number
     return open_memfd(rec, (oflag & (O_ACCMODE | O_TRUNC)) | O_CLOEXEC, &dirst, dir);
   }
@@ -705,8 +384,7 @@ int taken(int dir, const struct stat& dirst, const IpcName& file) {
   if (fd.get() == -ENOENT) return 0;  // unlinked meanwhile: try again
   struct stat st;
   keeper::Record rec;
-  if (!fd.valid() || sys::fstat(fd.get(), &st) < 0 || !keeper::looks_like_record(st) ||
-      !read_record(fd.get(), &rec))
+  if (!fd.valid() || sys::fstat(fd.get(), &st) < 0 || read_record(fd.get(), st, &rec) <= 0)
     return -EEXIST;
   fd.reset();
   int m = open_memfd(rec, O_RDONLY | O_CLOEXEC, &dirst, dir);
@@ -757,7 +435,7 @@ int unlink(int dir, dev_t dev, ino_t ino, const IpcName& file) {
   // A keeper that watches the directory sees this unlink itself; one that
   // cannot (no inotify) is told, if this process is talking to it already.
   // Otherwise its sweep finds out within seconds.
-  Channel* c = g_channel.load(std::memory_order_acquire);
+  Channel* c = current_channel();
   struct stat dirst;
   dirst.st_dev = dev;
   dirst.st_ino = ino;
@@ -777,7 +455,9 @@ int unlink(int dir, dev_t dev, ino_t ino, const IpcName& file) {
 
 int open_record(int record, int flags, int dir, const struct stat* dirst) {
   keeper::Record rec;
-  if (!read_record(record, &rec)) return -EBADMSG;
+  struct stat st;
+  if (int r = sys::fstat(record, &st); r < 0) return r;
+  if (int r = read_record(record, st, &rec); r <= 0) return r < 0 ? r : -EBADMSG;
   ensure_fork_handler();
   return open_memfd(rec, flags, dirst, dir);
 }

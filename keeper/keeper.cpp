@@ -1,6 +1,6 @@
 // lambshm-keeper: holds the memfd of every live shared memory object of one
 // user in one backing directory, so that an object outlives its creator
-// (docs/design.md, "Shared memory objects on a disk").
+// (docs/design.md, "Shared memory objects on a disk", and its threat model).
 //
 // Started by the first shm_open that creates an object (memfd_store.cpp),
 // with the directory as descriptor 3 and a status socket as descriptor 4.  It
@@ -12,19 +12,23 @@
 //
 // Clients keep a connection each (a process and its forked children share
 // one) and send one-way messages on it (keeper_protocol.h): kHold hands over
-// a new object's memfd, kDrop says its record was unlinked (when inotify is
-// missing).  Requests that need an answer (kGet, kClear) come on connections
-// of their own, and are answered only after every message already queued on
-// any connection has been handled, so an answer never misses a hand-over
-// that happened before the question.  Single-threaded; it never blocks on a
-// client.  Kept connections are read in batches (kBatchMs).
+// a new object's memfd once its record is linked, kDrop says its record was
+// unlinked (when inotify is missing).  Requests that need an answer (kGet,
+// kClear) come on connections of their own, and are answered only after
+// every message already queued on any connection has been handled, so an
+// answer never misses a hand-over that happened before the question.
+// Single-threaded; it never blocks on a client, and waits on another keeper
+// for a bounded moment only (kPeerTimeoutMs).  Kept connections are read in
+// batches (kBatchMs).
 //
-// It drops a memfd when inotify (or kDrop) says its record was unlinked, and
-// when a periodic sweep finds the record gone (a creator that died before
-// linking it).  At half its descriptor limit it retires (retire()).  It
-// exits once it has held nothing and had no client for kIdleExitMs.  Killed,
-// it takes its objects with it, as a reboot takes /dev/shm's: their records
-// are stale, openers get ENOENT and the next creator has them removed.
+// It keeps a memfd exactly while its record is linked at its name: it drops
+// one when inotify (or kDrop) says the record was unlinked, when the
+// hand-over arrives after the record is already gone, and when a periodic
+// sweep finds the record gone.  At half its descriptor limit it retires
+// (retire()).  It exits once it has held nothing and had no client for
+// kIdleExitMs.  Killed, it takes its objects with it, as a reboot takes
+// /dev/shm's: their records are stale, openers get ENOENT and the next
+// creator has them removed.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/inotify.h>
@@ -41,6 +45,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "growable_array.h"
 #include "keeper_protocol.h"
 #include "linux_syscall.h"
 #include "log_line.h"
@@ -52,8 +57,11 @@ constexpr int kIdleExitMs = 1000;
 constexpr int kSweepMs = 2000;
 constexpr int kBatchMs = 2;
 constexpr size_t kBusyBatch = 64;  // messages in one batch: see run()
+constexpr int kPeerTimeoutMs = 250;  // the longest it waits on another keeper
+// Descriptors it keeps free for clients and requests, below its limit.
+constexpr long kReserve = 16;
 
-bool g_debug = false;
+bool g_debug = false;  // set once in main
 
 void log(const char* format, ...) __attribute__((format(printf, 1, 2)));
 void log(const char* format, ...) {
@@ -72,36 +80,42 @@ int64_t now_ms() {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-// A growable array of trivially copyable T (no C++ runtime here).
-template <typename T>
-struct Array {
-  T* items = nullptr;
-  size_t count = 0, capacity = 0;
-  bool push(const T& item) {
-    if (count == capacity) {
-      size_t grown_capacity = capacity ? capacity * 2 : 64;
-      auto* grown = static_cast<T*>(realloc(items, grown_capacity * sizeof(T)));
-      if (grown == nullptr) return false;
-      items = grown;
-      capacity = grown_capacity;
-    }
-    items[count++] = item;
-    return true;
+void close_fd(int fd) { sys::close(fd); }
+
+// Sends `body` on `sock` with descriptor `fd` (none when -1): sendmsg's result.
+long send_with(int sock, void* body, size_t len, int fd, int flags) {
+  struct iovec iov = {body, len};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
   }
-  void remove_at(size_t i) { items[i] = items[--count]; }
-  T& operator[](size_t i) { return items[i]; }
-};
+  return sys::sendmsg(sock, &msg, flags);
+}
+
+uint64_t namespace_id(const char* which) {
+  char path[32];
+  snprintf(path, sizeof path, "/proc/self/ns/%s", which);
+  struct stat st;
+  return sys::fstatat(AT_FDCWD, path, &st, 0) == 0 ? (uint64_t)st.st_ino : 0;
+}
 
 struct Held {
   int memfd;
   uint64_t dev, ino;          // the memfd
   uint64_t rec_dev, rec_ino;  // its record
-  int64_t since;              // when it came: its record may not be linked yet
   bool rewritten;             // the record names us (done at the first kGet)
   char name[NAME_MAX + 1];
 };
 
-Array<Held> g_held;
 // A client connection.  Kept ones (a process's connection, which has sent a
 // one-way message) are read in batches: at most once per kBatchMs, so a
 // stream of hand-overs wakes the keeper that often, not once each.  Others
@@ -110,48 +124,100 @@ struct Client {
   int fd;
   bool kept;
 };
-Array<Client> g_clients;
-int g_inotify = -1;  // watching the directory for unlinks, or -1
 
-// Descriptors this keeper may have open (its soft limit, raised to the hard
-// one), and how many it keeps free for clients and requests.
-long g_fd_limit = 1024;
-constexpr long kReserve = 16;
-bool g_retired = false;  // see retire()
+// Where each descriptor polled sits in the poll set: three fixed ones, then
+// one per client (in no fixed order: see run()).
+enum PollSlot : size_t { kElectionSlot, kOwnSlot, kInotifySlot, kFirstClientSlot };
 
-void drop_at(size_t i) {
-  log("dropping %s (fd %d)", g_held[i].name, g_held[i].memfd);
-  sys::close(g_held[i].memfd);
-  g_held.remove_at(i);
+class Keeper {
+ public:
+  // `election`, `own`: listening sockets at the directory's name and at this
+  // keeper's own; `inotify`: watching the directory, or -1.
+  Keeper(const struct stat& dir, int election, int own, int inotify, long fd_limit)
+      : dir_(dir), election_(election), own_(own), inotify_(inotify), fd_limit_(fd_limit),
+        net_ns_(namespace_id("net")), pid_ns_(namespace_id("pid")), self_(sys::getpid()),
+        euid_(sys::geteuid()) {}
+  int run();
+
+ private:
+  // --- What it holds -------------------------------------------------------
+  void drop_at(size_t i);
+  bool record_linked(const char* name, uint64_t rec_dev, uint64_t rec_ino);
+  void sweep();
+  Held* find_memfd(uint64_t dev, uint64_t ino);
+  void do_hold(const Request& req, const int* fds, int nfds);
+  void do_drop(const Request& req);
+  void unlinked(const char* name);
+  void read_unlinks();
+  void rewrite_record(Held* h, bool keeper_too = false);
+  bool forward(const Request& req, int memfd);
+  bool connect_successor();
+  bool start_successor();
+  // --- Records: live or stale ----------------------------------------------
+  int open_trusted(const char* name, struct stat* st, Record* rec);
+  int other_keeper_holds(pid_t pid, uint64_t dev, uint64_t ino);
+  bool record_is_live(const Record& rec);
+  int do_clear(const Request& req);
+  // --- Clients -------------------------------------------------------------
+  bool room() const;
+  bool must_retire() const;
+  void retire();
+  bool serve(size_t i);
+  void answer(int conn, Request& req);
+  void drain();
+  void accept_clients(int listener);
+
+  const struct stat dir_;
+  int election_;  // -1 once retired
+  const int own_;
+  const int inotify_;
+  const long fd_limit_;  // descriptors it may have open
+  const uint64_t net_ns_, pid_ns_;
+  const pid_t self_;
+  const uid_t euid_;
+  GrowableArray<Held> held_;
+  GrowableArray<Client> clients_;
+  bool retired_ = false;  // see retire()
+  bool draining_ = false;
+  size_t served_ = 0;  // messages read by serve() since run() last looked
+  // Until when listeners are not polled: accept4 found no descriptor free,
+  // and a connection left pending would make every poll return at once.
+  int64_t accept_paused_until_ = 0;
+  unsigned aside_counter_ = 0;
+  int successor_ = -1;  // a connection to the keeper that took the election after us, or -1
+  int64_t pass_on_retry_at_ = 0;  // when to try passing hand-overs on again
+};
+
+void Keeper::drop_at(size_t i) {
+  log("dropping %s (fd %d)", held_[i].name, held_[i].memfd);
+  sys::close(held_[i].memfd);
+  held_.remove_at(i);
 }
 
 // Whether the record file (rec_dev, rec_ino) is linked at `name`.
-bool record_linked(const char* name, uint64_t rec_dev, uint64_t rec_ino) {
+bool Keeper::record_linked(const char* name, uint64_t rec_dev, uint64_t rec_ino) {
   struct stat st;
   return sys::fstatat(kDirFd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
          (uint64_t)st.st_dev == rec_dev && (uint64_t)st.st_ino == rec_ino;
 }
 
-// Drops the memfds whose records are gone; a record gets kSweepMs to be
-// linked after its memfd came.
-void sweep(int64_t now) {
-  for (size_t i = 0; i < g_held.count;) {
-    Held& h = g_held[i];
-    if (now - h.since >= kSweepMs && !record_linked(h.name, h.rec_dev, h.rec_ino)) {
-      drop_at(i);
-    } else {
-      ++i;
-    }
+// Drops the memfds whose records are gone (what inotify missed, or all of
+// them without inotify).  A creator links before it hands over, so a record
+// not linked is never merely late.
+void Keeper::sweep() {
+  for (size_t i = 0; i < held_.size();) {
+    if (!record_linked(held_[i].name, held_[i].rec_dev, held_[i].rec_ino)) drop_at(i);
+    else ++i;
   }
 }
 
-Held* find_memfd(uint64_t dev, uint64_t ino) {
-  for (size_t i = 0; i < g_held.count; ++i)
-    if (g_held[i].dev == dev && g_held[i].ino == ino) return &g_held[i];
+Held* Keeper::find_memfd(uint64_t dev, uint64_t ino) {
+  for (Held& h : held_)
+    if (h.dev == dev && h.ino == ino) return &h;
   return nullptr;
 }
 
-void do_hold(const Request& req, const int* fds, int nfds, int64_t now) {
+void Keeper::do_hold(const Request& req, const int* fds, int nfds) {
   struct stat st;
   if (nfds != 1 || sys::fstat(fds[0], &st) < 0 || !S_ISREG(st.st_mode) ||
       (uint64_t)st.st_dev != req.dev || (uint64_t)st.st_ino != req.ino) {
@@ -159,46 +225,65 @@ void do_hold(const Request& req, const int* fds, int nfds, int64_t now) {
     for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
     return;
   }
-  Held h{fds[0], req.dev, req.ino, req.rec_dev, req.rec_ino, now, false, {}};
+  // Unlinked before it came (its unlink event may be read already).
+  if (!record_linked(req.name, req.rec_dev, req.rec_ino)) {
+    log("%s was unlinked before its hand-over", req.name);
+    sys::close(fds[0]);
+    return;
+  }
+  Held h{fds[0], req.dev, req.ino, req.rec_dev, req.rec_ino, false, {}};
   memcpy(h.name, req.name, sizeof h.name);
-  h.name[NAME_MAX] = '\0';
-  if (!g_held.push(h)) {
+  if (!held_.push(h)) {
     log("out of memory: %s lives only as long as its creator holds it", h.name);
     sys::close(fds[0]);
     return;
   }
   log("holding %s as fd %d", h.name, fds[0]);
+  // Passed on by a full keeper that the record names: name ourselves.
+  if ((req.flags & Request::kForwarded) != 0) rewrite_record(&held_[held_.size() - 1], true);
+}
+
+// The record at `name`, opened, when it is one this keeper trusts
+// (keeper_protocol.h): the descriptor (its identity in *st, its content in
+// *rec), -ENOENT when nothing is there, -EACCES when something else is, or
+// -errno.
+int Keeper::open_trusted(const char* name, struct stat* st, Record* rec) {
+  int fd = sys::openat(kDirFd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return fd;
+  char bytes[sizeof(Record)];
+  long n = sys::fstat(fd, st) == 0 ? sys::pread(fd, bytes, sizeof bytes, 0) : -1;
+  if (n < 0 || !trusted_record(*st, bytes, (size_t)n, euid_, rec)) {
+    sys::close(fd);
+    return -EACCES;
+  }
+  return fd;
 }
 
 // Makes the record of `h` name this keeper as its holder, so that openers
-// find the memfd without asking.  A record without write permission (mode
-// 0400) is the owner's, which we are: it gets it for the moment of the write.
-void rewrite_record(Held* h) {
+// find the memfd without asking.
+void Keeper::rewrite_record(Held* h, bool keeper_too) {
   h->rewritten = true;
-  int fd = sys::openat(kDirFd, h->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return;
   struct stat st;
-  if (sys::fstat(fd, &st) == 0 && (uint64_t)st.st_dev == h->rec_dev &&
-      (uint64_t)st.st_ino == h->rec_ino) {
+  Record rec;
+  int fd = open_trusted(h->name, &st, &rec);
+  if (fd < 0) return;
+  if ((uint64_t)st.st_ino == h->rec_ino && (uint64_t)st.st_dev == h->rec_dev) {
     char path[32];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     int w = sys::openat(AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
-    if (w == -EACCES && sys::fchmod(fd, (st.st_mode & 07777) | S_IWUSR) == 0) {
-      w = sys::openat(AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
-      sys::fchmod(fd, st.st_mode & 07777);
-    }
     if (w >= 0) {
-      int32_t holder[2] = {(int32_t)sys::getpid(), (int32_t)h->memfd};
+      int32_t holder[2] = {(int32_t)self_, (int32_t)h->memfd};
       sys::pwrite(w, holder, sizeof holder, offsetof(Record, holder_pid));
+      if (keeper_too) sys::pwrite(w, &self_, sizeof self_, offsetof(Record, keeper_pid));
       sys::close(w);
     }
   }
   sys::close(fd);
 }
 
-void do_drop(const Request& req) {
-  for (size_t i = 0; i < g_held.count; ++i) {
-    Held& h = g_held[i];
+void Keeper::do_drop(const Request& req) {
+  for (size_t i = 0; i < held_.size(); ++i) {
+    Held& h = held_[i];
     if (h.rec_ino == req.rec_ino && h.rec_dev == req.rec_dev) {
       if (!record_linked(h.name, h.rec_dev, h.rec_ino)) drop_at(i);
       return;
@@ -207,57 +292,64 @@ void do_drop(const Request& req) {
 }
 
 // `name` was unlinked or renamed away (inotify): drops what it named.
-void unlinked(const char* name) {
-  for (size_t i = 0; i < g_held.count;) {
-    Held& h = g_held[i];
-    if (strcmp(h.name, name) == 0 && !record_linked(h.name, h.rec_dev, h.rec_ino)) {
-      drop_at(i);
-    } else {
-      ++i;
-    }
+void Keeper::unlinked(const char* name) {
+  for (size_t i = 0; i < held_.size();) {
+    Held& h = held_[i];
+    if (strcmp(h.name, name) == 0 && !record_linked(h.name, h.rec_dev, h.rec_ino)) drop_at(i);
+    else ++i;
   }
 }
 
-void read_unlinks(int64_t now) {
+void Keeper::read_unlinks() {
   alignas(struct inotify_event) char buf[4096];
   for (;;) {
-    long n = sys::read(g_inotify, buf, sizeof buf);
+    long n = sys::read(inotify_, buf, sizeof buf);
     if (n <= 0) return;
     for (long off = 0; off < n;) {
       auto* e = reinterpret_cast<struct inotify_event*>(buf + off);
-      if (e->mask & IN_Q_OVERFLOW) sweep(now);
+      if (e->mask & IN_Q_OVERFLOW) sweep();
       else if (e->len > 0) unlinked(e->name);
       off += sizeof(struct inotify_event) + e->len;
     }
   }
 }
 
-// Whether the keeper `pid` (one that retired) holds the memfd (dev, ino): a
-// kGet at its own name.  It never asks back, so this cannot deadlock.
-bool other_keeper_holds(pid_t pid, uint64_t dev, uint64_t ino) {
-  struct stat dir;
-  if (sys::fstat(kDirFd, &dir) < 0) return true;
+// Whether the keeper `pid` (one that retired), asked at its own name, holds
+// the memfd (dev, ino): 1, 0 (no, or no keeper is there: its name goes with
+// it), or -1 when it cannot tell within kPeerTimeoutMs (a stopped keeper, a
+// full backlog).  It never asks back, so this cannot deadlock.
+int Keeper::other_keeper_holds(pid_t pid, uint64_t dev, uint64_t ino) {
   int s = sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (s < 0) return true;  // cannot tell: live
+  if (s < 0) return -1;
   struct sockaddr_un addr;
-  socklen_t len = socket_address(sys::geteuid(), dir, &addr, pid);
-  struct timeval tv = {2, 0};
+  socklen_t len = socket_address(euid_, dir_, &addr, pid);
+  // Before connect: a full backlog makes connect wait, for this long.
+  struct timeval tv = {0, kPeerTimeoutMs * 1000};
+  sys::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sys::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  bool holds = false;
+  int holds = -1;
+  int r = sys::connect(s, reinterpret_cast<struct sockaddr*>(&addr), len);
+  struct ucred cred;
+  socklen_t cred_len = sizeof cred;
   Reply hello;
-  if (sys::connect(s, reinterpret_cast<struct sockaddr*>(&addr), len) == 0 &&
-      sys::call(SYS_recvfrom, s, &hello, sizeof hello, 0, 0, 0) == (long)sizeof hello) {
+  if (r == -ECONNREFUSED || r == -ENOENT) {
+    holds = 0;
+  } else if (r == 0 &&
+             (sys::getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
+              cred.uid != euid_ || cred.pid != pid)) {
+    holds = 0;  // somebody else took the name: the keeper that had it is gone
+  } else if (r == 0 && sys::call(SYS_recvfrom, s, &hello, sizeof hello, 0, 0, 0) == (long)sizeof hello) {
     Request req{};
     req.magic = kRequestMagic;
     req.op = Op::kGet;
     req.dev = dev;
     req.ino = ino;
     Incoming<Reply, 1> in;
-    int fd;
     if (sys::call(SYS_sendto, s, &req, sizeof req, MSG_NOSIGNAL, 0, 0) == (long)sizeof req &&
         sys::recvmsg(s, &in.msg, MSG_CMSG_CLOEXEC) == (long)sizeof in.body) {
-      holds = in.body.error == 0;
-      if (in.descriptors(&fd) == 1) sys::close(fd);
+      holds = in.body.error == 0 ? 1 : 0;
+      int fd;
+      if (in.descriptors(&fd, close_fd) == 1) sys::close(fd);
     }
   }
   sys::close(s);
@@ -265,13 +357,20 @@ bool other_keeper_holds(pid_t pid, uint64_t dev, uint64_t ino) {
 }
 
 // Whether the record `rec` names a memfd someone still has: one this keeper
-// holds, or one its holder's /proc/PID/fd/FD still is.  Anything that cannot
-// be judged counts as live: only a record proven stale is ever removed.
-bool record_is_live(const Record& rec) {
+// holds, one the keeper it names holds, or one its holder's /proc/PID/fd/FD
+// still is.  Anything that cannot be judged counts as live: only a record
+// proven stale is ever removed.  A record made in another pid namespace
+// cannot be judged at all (its pids are not ours).
+bool Keeper::record_is_live(const Record& rec) {
   if (find_memfd(rec.dev, rec.ino) != nullptr) return true;
-  if (rec.keeper_pid != 0 && rec.keeper_pid != sys::getpid() &&
-      other_keeper_holds(rec.keeper_pid, rec.dev, rec.ino))
-    return true;
+  if (rec.pid_ns != 0 && pid_ns_ != 0 && rec.pid_ns != pid_ns_) return true;
+  // The keeper it names, unless that pid is no keeper of this directory
+  // (then whoever answers at its name is not it); one in another network
+  // namespace cannot be asked, and alive it may hold the memfd.
+  if (rec.keeper_pid != 0 && rec.keeper_pid != self_ && is_keeper_of(rec.keeper_pid, dir_)) {
+    if (rec.net_ns != net_ns_ || other_keeper_holds(rec.keeper_pid, rec.dev, rec.ino) != 0)
+      return true;
+  }
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd/%d", rec.holder_pid, rec.holder_fd);
   int m = sys::openat(AT_FDCWD, path, O_PATH | O_CLOEXEC);
@@ -285,24 +384,22 @@ bool record_is_live(const Record& rec) {
 }
 
 // Removes the record (rec_dev, rec_ino) at `name` if it is stale: 0, or
-// -EEXIST when it is live.  Nothing links a name but creators, so between our
-// look and the removal another creator may have replaced it: the record is
-// first renamed aside, checked there, and put back if it is not the one.
-int do_clear(const Request& req) {
-  int fd = sys::openat(kDirFd, req.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return 0;  // gone: the creator tries again
+// -EEXIST when it is live or not a record of ours.  Nothing links a name but
+// creators, so between our look and the removal another creator may have
+// replaced it: the record is first renamed aside, checked there, and put
+// back if it is not the one.
+int Keeper::do_clear(const Request& req) {
   struct stat st;
   Record rec;
-  bool that_record = sys::fstat(fd, &st) == 0 && (uint64_t)st.st_dev == req.rec_dev &&
-                     (uint64_t)st.st_ino == req.rec_ino && looks_like_record(st) &&
-                     sys::pread(fd, &rec, sizeof rec, 0) == sizeof rec &&
-                     memcmp(rec.magic, kRecordMagic, sizeof rec.magic) == 0;
+  int fd = open_trusted(req.name, &st, &rec);
+  if (fd == -ENOENT) return 0;  // gone: the creator tries again
+  if (fd < 0) return -EEXIST;   // not ours to judge, or no descriptor to judge it
   sys::close(fd);
-  if (!that_record) return 0;  // replaced meanwhile: the creator looks again
+  if ((uint64_t)st.st_dev != req.rec_dev || (uint64_t)st.st_ino != req.rec_ino)
+    return 0;  // replaced meanwhile: the creator looks again
   if (record_is_live(rec)) return -EEXIST;
-  static unsigned counter;
   char aside[64];
-  snprintf(aside, sizeof aside, ".lambshm-stale-%d-%u", (int)sys::getpid(), counter++);
+  snprintf(aside, sizeof aside, ".lambshm-stale-%d-%u", (int)self_, aside_counter_++);
   if (int r = sys::renameat2(kDirFd, req.name, kDirFd, aside, 0); r < 0)
     return r == -ENOENT ? 0 : -EEXIST;
   if (record_linked(aside, req.rec_dev, req.rec_ino)) {
@@ -317,117 +414,94 @@ int do_clear(const Request& req) {
   return 0;
 }
 
-void reply(int conn, int error, int fd) {
-  Reply r{error};
-  struct iovec iov = {&r, sizeof r};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+// Passes the hand-over `req` of `memfd` on to the keeper now at the
+// directory's name, which then names itself in the record: true when sent
+// (`memfd` closed here).  For a retired keeper with no room left, whose
+// clients had sent more than it can hold.
+bool Keeper::connect_successor() {
+  if (successor_ >= 0) return true;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int s = sys::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (s < 0) return false;
+    struct sockaddr_un addr;
+    socklen_t len = socket_address(euid_, dir_, &addr);
+    struct timeval tv = {0, kPeerTimeoutMs * 1000};
+    sys::setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sys::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct ucred cred;
+    socklen_t cred_len = sizeof cred;
+    Reply hello;
+    int r = sys::connect(s, reinterpret_cast<struct sockaddr*>(&addr), len);
+    if (r == 0 && sys::getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0 &&
+        cred.uid == euid_ && cred.pid != self_ &&
+        sys::call(SYS_recvfrom, s, &hello, sizeof hello, 0, 0, 0) == (long)sizeof hello) {
+      successor_ = s;
+      return true;
+    }
+    sys::close(s);
+    if (r != -ECONNREFUSED || attempt > 0 || !start_successor()) return false;
   }
-  sys::sendmsg(conn, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  return false;
 }
 
-void drain();
-bool must_retire();
+// Starts a keeper for the directory, as a creator would (memfd_store.cpp):
+// this program again, with the directory and a status socket; true once it
+// says it listens (or another does).
+bool Keeper::start_successor() {
+  int sv[2];
+  if (sys::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return false;
+  pid_t pid = fork();
+  if (pid == 0) {
+    sys::dup3(sv[1], kStatusFd, 0);  // kDirFd is ours already, without FD_CLOEXEC
+    char* argv[] = {const_cast<char*>("lambshm-keeper"), nullptr};
+    char debug[] = "LAMBSHM_DEBUG=1";
+    char* envp[] = {g_debug ? debug : nullptr, nullptr};
+    execve("/proc/self/exe", argv, envp);
+    _exit(127);
+  }
+  sys::close(sv[1]);
+  if (pid > 0) {
+    while (sys::wait4(pid, nullptr, 0) == -EINTR) {
+    }
+  }
+  char byte = 0;
+  struct pollfd p = {sv[0], POLLIN, 0};
+  struct timespec timeout = {1, 0};
+  bool started = pid > 0 && sys::ppoll(&p, 1, &timeout) > 0 && sys::read(sv[0], &byte, 1) == 1;
+  sys::close(sv[0]);
+  log(started ? "started a successor" : "could not start a successor");
+  return started;
+}
+
+// Passes the hand-over `req` of `memfd` on to the keeper now at the
+// directory's name, which then names itself in the record: true when sent
+// (`memfd` closed here).  For a retired keeper with no room left, whose
+// clients had sent more than it can hold.
+bool Keeper::forward(const Request& req, int memfd) {
+  if (!connect_successor()) return false;
+  Request out = req;
+  out.flags |= Request::kForwarded;
+  if (send_with(successor_, &out, sizeof out, memfd, MSG_NOSIGNAL) == (long)sizeof out) {
+    log("passed %s on to the next keeper", req.name);
+    sys::close(memfd);
+    return true;
+  }
+  sys::close(successor_);  // it retired or died too
+  successor_ = -1;
+  return false;
+}
+
+void reply(int conn, int error, int fd) {
+  Reply r{error};
+  send_with(conn, &r, sizeof r, fd, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
 
 // Whether one more hand-over may be read: before retiring, up to half the
 // limit (must_retire); once retired, up to all but a few descriptors.
-bool room() {
-  return g_retired ? (long)(g_held.count + g_clients.count) + kReserve < g_fd_limit
-                   : !must_retire();
+bool Keeper::room() const {
+  return retired_ ? (long)(held_.size() + clients_.size()) + kReserve < fd_limit_
+                  : !must_retire();
 }
-
-// Messages read by serve() since the run loop last looked.
-size_t g_served = 0;
-
-// Handles every message queued on client `i`: false when it has hung up.
-bool serve(size_t i, int64_t now) {
-  int conn = g_clients[i].fd;
-  for (;; ++g_served) {
-    if (!room()) return true;
-    // A hand-over carries one descriptor; anything more is closed unread.
-    Incoming<Request, 1> in;
-    Request& req = in.body;
-    struct msghdr& msg = in.msg;
-    long n = sys::recvmsg(conn, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n == -EAGAIN) return true;
-    if (n <= 0) return false;
-    int fds[1];
-    int nfds = in.descriptors(fds);
-    bool valid = n == (long)sizeof req && req.magic == kRequestMagic;
-    if (valid) req.name[NAME_MAX] = '\0';
-    if ((msg.msg_flags & MSG_CTRUNC) != 0) {
-      // Out of descriptors: the object lives only while its creator holds it.
-      log("no descriptor left to hold %s", valid ? req.name : "an object");
-      for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
-    } else if (!valid) {
-      for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
-    } else if (req.op == Op::kHold) {
-      g_clients[i].kept = true;
-      do_hold(req, fds, nfds, now);
-    } else {
-      for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
-      if (req.op == Op::kDrop) {
-        g_clients[i].kept = true;
-        do_drop(req);
-      } else if (req.op == Op::kGet) {
-        drain();
-        Held* h = find_memfd(req.dev, req.ino);
-        reply(conn, h != nullptr ? 0 : -ENOENT, h != nullptr ? h->memfd : -1);
-        if (h != nullptr && !h->rewritten) rewrite_record(h);
-      } else if (req.op == Op::kClear) {
-        drain();
-        reply(conn, do_clear(req), -1);
-      }
-    }
-  }
-}
-
-// Handles what every client has sent so far (not recursively: a question
-// asked while draining is answered with what is known by then).
-bool g_draining = false;
-void drain() {
-  if (g_draining) return;
-  g_draining = true;
-  int64_t now = now_ms();
-  for (size_t i = 0; i < g_clients.count; ++i) {
-    struct pollfd p = {g_clients[i].fd, POLLIN, 0};
-    struct timespec zero = {0, 0};
-    if (sys::ppoll(&p, 1, &zero) > 0 && (p.revents & POLLIN)) serve(i, now);
-  }
-  g_draining = false;
-}
-
-// Until when listeners are not polled: accept4 found no descriptor free, and
-// a connection left pending would make every poll return at once.
-int64_t g_accept_paused_until = 0;
-
-void accept_clients(int listener) {
-  for (;;) {
-    int c = (int)sys::call(SYS_accept4, listener, 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (c == -EMFILE || c == -ENFILE) g_accept_paused_until = now_ms() + 50;
-    if (c < 0) return;
-    struct ucred cred;
-    socklen_t cred_len = sizeof cred;
-    if (sys::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
-        cred.uid != sys::geteuid() || !g_clients.push({c, false})) {
-      sys::close(c);
-      continue;
-    }
-    // The greeting: from now on, what it sends is read.
-    reply(c, g_inotify >= 0 ? Reply::kWatching : 0, -1);
-  }
-}
-
 
 // At half its descriptor limit a keeper retires, so that the hand-overs
 // already sent find descriptors free: it releases the election's name (the
@@ -438,91 +512,205 @@ void accept_clients(int listener) {
 // their unlinks, and exits empty.  (Were more in flight than the other half
 // of its descriptors, they would wait in their sockets, alive, until
 // unlinks make room.)
-bool must_retire() {
-  return !g_retired && !g_draining &&
-         (long)(g_held.count + g_clients.count) + kReserve >= g_fd_limit / 2;
+bool Keeper::must_retire() const {
+  return !retired_ && !draining_ &&
+         (long)(held_.size() + clients_.size()) + kReserve >= fd_limit_ / 2;
 }
-void retire(int election) {
-  log("%zu objects held, half the limit of %ld descriptors: retiring", g_held.count, g_fd_limit);
-  sys::close(election);
+
+void Keeper::retire() {
+  log("%zu objects held, half the limit of %ld descriptors: retiring", held_.size(), fd_limit_);
+  sys::close(election_);
+  election_ = -1;
   // Nothing more can be sent; what was is read as room allows (serve()),
   // and each connection closes once it is empty.
-  for (size_t i = 0; i < g_clients.count; ++i) sys::call(SYS_shutdown, g_clients[i].fd, SHUT_RD);
-  g_retired = true;
+  for (const Client& c : clients_) sys::call(SYS_shutdown, c.fd, SHUT_RD);
+  retired_ = true;
   drain();
 }
 
-// `election`: the directory's name, until it retires; `own`: its own name.
-int run(int election, int own) {
-  Array<struct pollfd> pfds;
+// A question (kGet, kClear) or a one-way message without a descriptor.
+void Keeper::answer(int conn, Request& req) {
+  if (req.op == Op::kDrop) {
+    do_drop(req);
+  } else if (req.op == Op::kGet) {
+    drain();
+    Held* h = find_memfd(req.dev, req.ino);
+    // Only to the record it was handed over with: a copy elsewhere gets nothing.
+    if (h != nullptr && req.rec_ino != 0 && (h->rec_dev != req.rec_dev || h->rec_ino != req.rec_ino))
+      h = nullptr;
+    reply(conn, h != nullptr ? 0 : -ENOENT, h != nullptr ? h->memfd : -1);
+    if (h != nullptr && !h->rewritten) rewrite_record(h);
+  } else if (req.op == Op::kClear) {
+    drain();
+    reply(conn, do_clear(req), -1);
+  }
+}
+
+// Handles every message queued on client `i`: false when it has hung up.
+// Without room for a descriptor it still answers questions, which need none:
+// a connection whose next message is a hand-over is then left unread (and
+// unpolled: it becomes kept) until there is room.
+bool Keeper::serve(size_t i) {
+  Client& client = clients_[i];
+  for (;; ++served_) {
+    // Retired and full, it passes hand-overs still in flight on to its
+    // successor (forward()), with a descriptor of its reserve for a moment.
+    bool passing_on = retired_ && !room();
+    if (passing_on && !connect_successor()) {
+      // Nobody to pass on to: read again later, and meanwhile only questions.
+      passing_on = false;
+      pass_on_retry_at_ = now_ms() + 50;
+    }
+    if (!room() && !passing_on) {
+      if (client.kept) return true;
+      Request peek;
+      long n = sys::call(SYS_recvfrom, client.fd, &peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT, 0, 0);
+      if (n == -EAGAIN) return true;
+      if (n <= 0) return false;
+      if (n == (long)sizeof peek && peek.magic == kRequestMagic && peek.op == Op::kHold) {
+        client.kept = true;
+        return true;
+      }
+    }
+    // A hand-over carries one descriptor; any other is closed unread.
+    Incoming<Request, 1> in;
+    long n = sys::recvmsg(client.fd, &in.msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n == -EAGAIN) return true;
+    if (n < 0) return false;
+    int fds[1];
+    int nfds = in.descriptors(fds, close_fd);
+    if (n == 0) {
+      // The end of the connection, or an empty message (junk, which may
+      // carry descriptors): either way it is done with.
+      for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
+      return false;
+    }
+    Request& req = in.body;
+    bool valid = valid_request(&req, n);
+    bool truncated = (in.msg.msg_flags & MSG_CTRUNC) != 0;
+    if (valid && req.op == Op::kHold && !truncated) {
+      client.kept = true;
+      if (passing_on && nfds == 1 && forward(req, fds[0])) continue;
+      do_hold(req, fds, nfds);
+      continue;
+    }
+    for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
+    if (!valid) continue;
+    if (req.op == Op::kHold) {
+      // Out of descriptors: the object lives only while its creator holds it.
+      log("no descriptor left to hold %s", req.name);
+      continue;
+    }
+    if (req.op == Op::kDrop) client.kept = true;
+    answer(client.fd, req);
+  }
+}
+
+// Handles what every client has sent so far (not recursively: a question
+// asked while draining is answered with what is known by then).
+void Keeper::drain() {
+  if (draining_) return;
+  draining_ = true;
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    struct pollfd p = {clients_[i].fd, POLLIN, 0};
+    struct timespec zero = {0, 0};
+    if (sys::ppoll(&p, 1, &zero) > 0 && (p.revents & POLLIN)) serve(i);
+  }
+  draining_ = false;
+}
+
+void Keeper::accept_clients(int listener) {
+  for (;;) {
+    int c = (int)sys::call(SYS_accept4, listener, 0, 0, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (c == -EMFILE || c == -ENFILE) accept_paused_until_ = now_ms() + 50;
+    if (c < 0) return;
+    struct ucred cred;
+    socklen_t cred_len = sizeof cred;
+    if (sys::getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
+        cred.uid != euid_ || !clients_.push({c, false})) {
+      sys::close(c);
+      continue;
+    }
+    // The greeting: from now on, what it sends is read.
+    reply(c, inotify_ >= 0 ? Reply::kWatching : 0, -1);
+  }
+}
+
+int Keeper::run() {
+  GrowableArray<struct pollfd> pfds;
   int64_t idle_since = now_ms();
   int64_t last_sweep = idle_since;
   int64_t nap_until = 0;
-  constexpr size_t kFirstClient = 3;
   for (;;) {
     int64_t now = now_ms();
     bool napping = now < nap_until;
-    pfds.count = 0;
-    bool paused = now < g_accept_paused_until;
-    if (!pfds.push({g_retired || paused ? -1 : election, POLLIN, 0}) ||
-        !pfds.push({paused ? -1 : own, POLLIN, 0}) ||
-        !pfds.push({napping ? -1 : g_inotify, POLLIN, 0}))
-      return 1;
-    for (size_t i = 0; i < g_clients.count; ++i)
-      if (!pfds.push({g_clients[i].kept && (napping || !room()) ? -1 : g_clients[i].fd, POLLIN, 0}))
-        return 1;
+    bool paused = now < accept_paused_until_;
+    bool full = !room();
+    pfds.clear();
+    if (!pfds.reserve(kFirstClientSlot + clients_.size())) return 1;
+    pfds.push({paused ? -1 : election_, POLLIN, 0});
+    pfds.push({paused ? -1 : own_, POLLIN, 0});
+    pfds.push({napping ? -1 : inotify_, POLLIN, 0});
+    for (const Client& c : clients_)
+      pfds.push({c.kept && (napping || (full && (!retired_ || now < pass_on_retry_at_))) ? -1 : c.fd,
+                 POLLIN, 0});
     int64_t deadline = last_sweep + kSweepMs;
-    bool idle = g_held.count == 0 && g_clients.count == 0;
+    bool idle = held_.empty() && clients_.empty();
     if (idle) deadline = idle_since + kIdleExitMs;
     if (napping && nap_until < deadline) deadline = nap_until;
-    if (paused && g_accept_paused_until < deadline) deadline = g_accept_paused_until;
+    if (paused && accept_paused_until_ < deadline) deadline = accept_paused_until_;
+    if (full && now < pass_on_retry_at_ && pass_on_retry_at_ < deadline) deadline = pass_on_retry_at_;
     int64_t wait = deadline > now ? deadline - now : 0;
     struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000};
-    int r = sys::ppoll(pfds.items, (unsigned)pfds.count, &ts);
+    int r = sys::ppoll(pfds.data(), (unsigned)pfds.size(), &ts);
     if (r < 0 && r != -EINTR) return 1;
     now = now_ms();
     bool batch = false;
-    g_served = 0;
+    served_ = 0;
     // Clients by descriptor: serving one may drain (and so serve) others.
-    for (size_t k = kFirstClient; k < pfds.count; ++k) {
+    for (size_t k = kFirstClientSlot; k < pfds.size(); ++k) {
       if (pfds[k].revents == 0) continue;
       size_t i = 0;
-      while (i < g_clients.count && g_clients[i].fd != pfds[k].fd) ++i;
-      if (i == g_clients.count) continue;
-      if (!serve(i, now)) {
-        sys::close(g_clients[i].fd);
-        g_clients.remove_at(i);
+      while (i < clients_.size() && clients_[i].fd != pfds[k].fd) ++i;
+      if (i == clients_.size()) continue;
+      if (!serve(i)) {
+        sys::close(clients_[i].fd);
+        clients_.remove_at(i);
       } else {
-        batch = batch || g_clients[i].kept;
+        batch = batch || clients_[i].kept;
       }
     }
     // After the hand-overs: an unlink seen here is of a record whose memfd
-    // came before it (creators send, then link).
-    if (pfds[2].revents & POLLIN) {
-      read_unlinks(now);
+    // came before it, or that do_hold found gone.
+    if (pfds[kInotifySlot].revents & POLLIN) {
+      read_unlinks();
       batch = true;
     }
-    if (r > 0 && (pfds[0].revents & POLLIN) && !g_retired) accept_clients(election);
-    if (r > 0 && (pfds[1].revents & POLLIN)) accept_clients(own);
-    if (must_retire()) retire(election);
-    // A batch that filled a good part of a sender's buffer means a stream
-    // faster than naps can keep up with: read on at once (each send wakes us).
+    if (r > 0 && (pfds[kElectionSlot].revents & POLLIN) && election_ >= 0)
+      accept_clients(election_);
+    if (r > 0 && (pfds[kOwnSlot].revents & POLLIN)) accept_clients(own_);
+    if (must_retire()) retire();
+    // Passed on what was in flight: let the successor go idle when it can.
+    if (successor_ >= 0) {
+      sys::close(successor_);
+      successor_ = -1;
+    }
     // A batch of many means a stream faster than naps keep up with: read on
     // at once, so that what is in flight (which a retiring keeper must find
     // room for) stays short.
-    if (batch) nap_until = g_served >= kBusyBatch ? 0 : now + kBatchMs;
+    if (batch) nap_until = served_ >= kBusyBatch ? 0 : now + kBatchMs;
     if (now - last_sweep >= kSweepMs) {
-      sweep(now);
+      sweep();
       last_sweep = now;
     }
-    if (g_held.count != 0 || g_clients.count != 0) {
+    if (!held_.empty() || !clients_.empty()) {
       idle_since = now;
     } else if (now - idle_since >= kIdleExitMs) {
       // Closing the listener resets any client not yet greeted, which then
       // starts another keeper; nothing is held, nothing is lost.
       log("idle, exiting");
-      if (!g_retired) sys::close(election);
-      sys::close(own);
+      if (election_ >= 0) sys::close(election_);
+      sys::close(own_);
       return 0;
     }
   }
@@ -566,7 +754,7 @@ int main(int argc, char** argv) {
   // waits for its other end to close (posix_spawn passes on every descriptor
   // without FD_CLOEXEC).
   struct rlimit lim;
-  if (sys::call(436 /* close_range */, kStatusFd + 1, ~0u, 0) != 0) {
+  if (sys::call(SYS_close_range, kStatusFd + 1, ~0u, 0) != 0) {
     long top = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536 ? (long)lim.rlim_cur
                                                                               : 65536;
     for (long fd = kStatusFd + 1; fd < top; ++fd) sys::close((int)fd);
@@ -576,17 +764,18 @@ int main(int argc, char** argv) {
     lim.rlim_cur = lim.rlim_max;
     setrlimit(RLIMIT_NOFILE, &lim);
   }
+  long fd_limit = 1024;
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY)
-    g_fd_limit = (long)lim.rlim_cur;
+    fd_limit = (long)lim.rlim_cur;
   // Unlinks seen as they happen, so nobody has to tell us; without inotify
   // (out of instances), unlinkers send kDrop and the sweep catches the rest.
-  g_inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (g_inotify >= 0) {
+  int inotify = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify >= 0) {
     char path[32];
     snprintf(path, sizeof path, "/proc/self/fd/%d", kDirFd);
-    if (inotify_add_watch(g_inotify, path, IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR) < 0) {
-      sys::close(g_inotify);
-      g_inotify = -1;
+    if (inotify_add_watch(inotify, path, IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR) < 0) {
+      sys::close(inotify);
+      inotify = -1;
     }
   }
   // Our own name first: a keeper that loses the election exits anyway.
@@ -606,5 +795,6 @@ int main(int argc, char** argv) {
   if (r < 0 || sys::call(SYS_listen, election, 128) < 0) return 1;
   log("listening");
   report(kReady);
-  return run(election, own);
+  Keeper keeper(dir, election, own, inotify, fd_limit);
+  return keeper.run();
 }

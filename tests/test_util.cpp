@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -203,6 +205,56 @@ bool settle_threads(int quiet_ms, int timeout_ms) {
     last = std::move(now);
   }
   return false;
+}
+
+// Runs `body` in a child with its own mount namespace (so that mounts made
+// there vanish with it) and returns what it returns; skipped when namespaces
+// cannot be made.
+std::string in_mount_namespace(const std::function<std::string()>& body) {
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return "pipe failed";
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(pipefd[0]);
+    std::string out;
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+      out = std::string("SKIP: no private mount namespace: ") + strerror(errno);
+    else
+      out = body();
+    ssize_t ignored = write(pipefd[1], out.data(), out.size());
+    (void)ignored;
+    _exit(0);
+  }
+  close(pipefd[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) out.append(buf, (size_t)n);
+  close(pipefd[0]);
+  waitpid(pid, nullptr, 0);
+  return out;
+}
+
+void fill_filesystem(const std::string& path) {
+  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  char block[4096] = {};
+  while (write(fd, block, sizeof block) > 0) {
+  }
+  // Whatever partial block is left.
+  while (write(fd, block, 1) > 0) {
+  }
+  fsync(fd);
+  close(fd);
+}
+
+std::string mount_small_ext4(const std::string& image, const std::string& mnt) {
+  std::string make = "truncate -s 2M " + image + " && mkfs.ext4 -q -F -m 0 -N 64 " + image +
+                     " >/dev/null 2>&1 && mount -o loop " + image + " " + mnt +
+                     " && chmod 1777 " + mnt;
+  ProcResult made = run({"/bin/sh", "-c", make});
+  if (made.exit_code() == 0) return "";
+  return "cannot make and mount an ext4 image: " + made.err.substr(0, made.err.find('\n'));
 }
 
 }  // namespace lambshm::test

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -98,5 +99,20 @@ const char* emulator();
 // 40-line reproduction; 0 of 200 natively).  Natively such a fork is what
 // real programs do, and the tests keep doing it.
 bool settle_threads(int quiet_ms = 50, int timeout_ms = 5000);
+
+// Runs `body` in a child with its own mount namespace (so that mounts made
+// there vanish with it) and returns what it returns; "SKIP: why" when
+// namespaces cannot be made.
+std::string in_mount_namespace(const std::function<std::string()>& body);
+
+// Fills the filesystem of `path`: a file there grown until ENOSPC, to the
+// last byte, and synced.
+void fill_filesystem(const std::string& path);
+
+// Makes a 2 MiB ext4 image with 64 inodes at `image` and mounts it, mode
+// 1777, at `mnt` (inside in_mount_namespace): "" or why it cannot (root of a
+// user namespace, as under tests/harness/target-exec, may not mount a block
+// device).
+std::string mount_small_ext4(const std::string& image, const std::string& mnt);
 
 }  // namespace lambshm::test

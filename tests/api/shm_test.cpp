@@ -51,9 +51,11 @@ TEST(ShmOpen, CreatesTheObjectInTheBackingDirectoryNotInDevShm) {
   ASSERT_EQ(fstat(fd, &by_fd), 0);
   ASSERT_EQ(stat(in_backing(name).c_str(), &by_path), 0);
   if (by_path.st_mode & S_ISVTX) {
-    // A memfd object (backing directory on disk): the name is its record.
-    EXPECT_EQ(by_path.st_size, 40);
-    EXPECT_EQ(by_path.st_mode & 0777, by_fd.st_mode & 0777);
+    // A memfd object (backing directory on disk): the name is its record,
+    // its owner's alone; the object's mode is the memfd's.
+    EXPECT_EQ(by_path.st_size, 72);
+    EXPECT_EQ(by_path.st_mode & 07777, 01600u);
+    EXPECT_EQ(by_fd.st_mode & 0777, 0600u);
   } else {
     EXPECT_EQ(by_fd.st_ino, by_path.st_ino);
   }

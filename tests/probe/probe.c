@@ -181,6 +181,9 @@ static void run(char* line) {
     int r = close(g_fd);
     g_fd = -1;
     result(call, r, r < 0);
+  } else if (strcmp(op, "fchmod") == 0) {
+    int r = fchmod(g_fd, (mode_t)strtol(a1, NULL, 8));
+    result(call, r, r < 0);
   } else if (strcmp(op, "fstat") == 0) {
     struct stat st;
     if (fstat(g_fd, &st) != 0) result(call, -1, 1);

@@ -124,7 +124,7 @@ TEST_P(CrashedCreator, LeavesNothingOrACompleteObjectWhereverItIsKilled) {
           } else {
             ASSERT_EQ(lstat((dir + "/" + e).c_str(), &st), 0);
             // A plain file, or a memfd object's record (linked only once written).
-            bool record = (st.st_mode & S_ISVTX) != 0 && st.st_size == 40;
+            bool record = (st.st_mode & S_ISVTX) != 0 && st.st_size == 72;
             EXPECT_TRUE(S_ISREG(st.st_mode) && (st.st_size == 0 || record)) << where;
           }
         } else if (e.rfind(".lambshm-tmp-", 0) == 0) {

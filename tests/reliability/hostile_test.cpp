@@ -281,35 +281,6 @@ TEST(DirectoryReplacedWhileInUse, DeletedAgainAndAgainCostsNoDescriptors) {
 
 // --- Read-only, full, out of descriptors --------------------------------------
 
-// Runs `body` in a child with its own mount namespace (so that mounts made
-// there vanish with it) and returns what it returns; skipped when namespaces
-// cannot be made.
-std::string in_mount_namespace(const std::function<std::string()>& body) {
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0) return "pipe failed";
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(pipefd[0]);
-    std::string out;
-    if (unshare(CLONE_NEWNS) != 0 ||
-        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-      out = std::string("SKIP: no private mount namespace: ") + strerror(errno);
-    else
-      out = body();
-    ssize_t ignored = write(pipefd[1], out.data(), out.size());
-    (void)ignored;
-    _exit(0);
-  }
-  close(pipefd[1]);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) out.append(buf, (size_t)n);
-  close(pipefd[0]);
-  waitpid(pid, nullptr, 0);
-  return out;
-}
-
 #define SKIP_IF_SKIPPED(out)                                    \
   if ((out).rfind("SKIP: ", 0) == 0) GTEST_SKIP() << (out).substr(6)
 
@@ -354,23 +325,10 @@ TEST(ReadOnlyFilesystem, EveryChangeFailsWithErofsAndReadingStillWorks) {
             "shm_open x O_RDONLY 0 -> -1 EROFS\n");
 }
 
-// Fills a filesystem: a file grown until ENOSPC.
-void fill(const std::string& path) {
-  int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-  char block[4096] = {};
-  while (write(fd, block, sizeof block) > 0) {
-  }
-  // Whatever partial block is left.
-  while (write(fd, block, 1) > 0) {
-  }
-  fsync(fd);
-  close(fd);
-}
-
 std::string full_filesystem_calls(const std::string& mnt) {
   std::string dir = mnt + "/shm";
   run({probe(), "sem_open early O_CREAT 0600 2"}, {"LAMBSHM_DIR=" + dir});
-  fill(mnt + "/filler");
+  fill_filesystem(mnt + "/filler");
   ProcResult full = run({probe(), "sem_open new O_CREAT 0600 1",
                          "sem_open new O_CREAT|O_EXCL 0600 1", "sem_open early 0", "sem_post",
                          "sem_getvalue", "ls"},
@@ -418,14 +376,8 @@ TEST(FullFilesystem, Ext4FullGivesEnospcAndLeavesNothing) {
   std::string mnt = root / "mnt", image = root / "fs.img";
   mkdir(mnt.c_str(), 0755);
   std::string out = in_mount_namespace([&] {
-    std::string make = "truncate -s 2M " + image + " && mkfs.ext4 -q -F -m 0 -N 64 " + image +
-                       " >/dev/null 2>&1 && mount -o loop " + image + " " + mnt +
-                       " && chmod 1777 " + mnt;
-    // (Root of a user namespace, as under tests/harness/target-exec, may not mount
-    // a block device: mount says why.)
-    ProcResult made = run({"/bin/sh", "-c", make});
-    if (made.exit_code() != 0)
-      return "SKIP: cannot make and mount an ext4 image: " + made.err.substr(0, made.err.find('\n'));
+    std::string why = mount_small_ext4(image, mnt);
+    if (!why.empty()) return "SKIP: " + why;
     std::string out = full_filesystem_calls(mnt);
     umount2(mnt.c_str(), MNT_DETACH);
     return out;

@@ -38,8 +38,9 @@ struct Record {
   int32_t pid, fd;
   uint64_t dev, ino;
   int32_t keeper, reserved;
+  uint64_t rec_dev, rec_ino, net_ns, pid_ns;
 };
-constexpr char kMagic[] = "LSHMFD3";
+constexpr char kMagic[] = "LSHMFD4";
 
 // The keepers of the directory `dir` (their descriptor 3 is the directory),
 // by the name the kernel gives them (under qemu-user, /proc/PID/exe is qemu).
