@@ -384,22 +384,26 @@ def versions_in(out):
     return nodes
 
 
-def needed_versions(args, lib):
-    """{version index name: file} of the version needs section."""
-    out = readelf(args, ["-V", lib])
-    needs = {}
+def verneed_entries(out):
+    """(file, version name, version index) of each entry in the text of
+    'readelf -V': the version needs section."""
     current = None
     section = out.split("Version needs section", 1)
-    if len(section) < 2:
-        return needs
-    for line in section[1].splitlines():
+    for line in section[1].splitlines() if len(section) > 1 else []:
         m = re.search(r"File: (\S+)", line)
         if m:
             current = m.group(1)
             continue
         m = re.search(r"Name: (\S+)\s+Flags: \S+\s+Version: (\d+)", line)
         if m and current:
-            needs.setdefault(current, set()).add(m.group(1))
+            yield current, m.group(1), m.group(2)
+
+
+def needed_versions(args, lib):
+    """{file: version names} of the version needs section."""
+    needs = {}
+    for file, name, _ in verneed_entries(readelf(args, ["-V", lib])):
+        needs.setdefault(file, set()).add(name)
     return needs
 
 
@@ -602,25 +606,12 @@ def symbol_needs(args, lib):
     the file is the one the verneed names (the library ld.so looks in).
     Needs are told apart by their index, as one version name (GLIBC_2.2.5)
     is usually needed from several files."""
-    out = readelf(args, ["-V", lib])
-    index_file = {}
-    current = None
-    section = out.split("Version needs section", 1)
-    for line in section[1].splitlines() if len(section) > 1 else []:
-        m = re.search(r"File: (\S+)", line)
-        if m:
-            current = m.group(1)
-            continue
-        m = re.search(r"Name: (\S+)\s+Flags: \S+\s+Version: (\d+)", line)
-        if m and current:
-            index_file[m.group(2)] = current
+    index_file = {index: file for file, _, index in verneed_entries(readelf(args, ["-V", lib]))}
     needs = []
     for line in readelf(args, ["--dyn-syms", lib]).splitlines():
-        m = re.match(r"^\s*\d+:\s+\S+\s+\d+\s+\w+\s+(\w+)\s+\w+\s+UND\s+(\S+)@(\S+) \((\d+)\)",
-                     line)
-        if m and m.group(4) in index_file:
-            needs.append((f"{m.group(2)}@{m.group(3)}", index_file[m.group(4)],
-                          m.group(1) == "WEAK"))
+        m = re.match(r"^\s*\d+:\s+\S+\s+\d+\s+\w+\s+\w+\s+\w+\s+UND\s+(\S+)@(\S+) \((\d+)\)", line)
+        if m and m.group(3) in index_file:
+            needs.append((f"{m.group(1)}@{m.group(2)}", index_file[m.group(3)]))
     return needs
 
 
@@ -666,7 +657,7 @@ def cmd_check_overlay(args):
         path = os.path.join(args.stock_dir, entry)
         if os.path.islink(path) or not os.path.isfile(path) or not is_elf(path):
             continue
-        for symbol, file, weak in symbol_needs(args, path):
+        for symbol, file in symbol_needs(args, path):
             if file in plain:
                 checked += 1
                 if symbol not in plain[file]:
