@@ -237,9 +237,21 @@ static void thread_locals(void) {
 }
 
 static int atfork_prepare, atfork_parent, atfork_child;
-static void on_prepare(void) { ++atfork_prepare; }
-static void on_parent(void) { ++atfork_parent; }
-static void on_child(void) { ++atfork_child; }
+/* The usual pattern: the mutex another thread may hold is taken before the
+ * fork and released on both sides, so the child's copy is never locked by a
+ * thread the child does not have. */
+static void on_prepare(void) {
+  pthread_mutex_lock(&counter_lock);
+  ++atfork_prepare;
+}
+static void on_parent(void) {
+  ++atfork_parent;
+  pthread_mutex_unlock(&counter_lock);
+}
+static void on_child(void) {
+  ++atfork_child;
+  pthread_mutex_unlock(&counter_lock);
+}
 
 static void* spin_lock(void* arg) {
   for (int i = 0; i < 20000; ++i) {
