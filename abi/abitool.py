@@ -483,7 +483,7 @@ def cmd_check_nodes(args):
     else:
         if not os.path.exists(args.stock):
             print(f"1..0 # SKIP no stock library at {args.stock}")
-            return 77
+            return 0
         real = defined_versions(args, args.stock)
         source = args.stock
     base = os.path.basename(args.lib)
@@ -573,7 +573,7 @@ def cmd_check_abidiff(args):
     tap = Tap()
     if not os.path.exists(args.stock):
         print(f"1..0 # SKIP no stock library at {args.stock}")
-        return 77
+        return 0
     r = subprocess.run(["abidiff", "--no-show-locs", args.stock, args.lib],
                        capture_output=True, text=True)
     removed = set()
@@ -633,7 +633,7 @@ def cmd_check_overlay(args):
     tap = Tap()
     if not os.path.isdir(args.stock_dir):
         print(f"1..0 # SKIP no stock glibc at {args.stock_dir}")
-        return 77
+        return 0
     ours = {"libpthread.so.0": live_definitions(args, args.libpthread),
             "librt.so.1": live_definitions(args, args.librt)}
     plain = {file: {re.sub(r"@+", "@", s) for s in defs} for file, defs in ours.items()}

@@ -8,7 +8,7 @@ python=$1 abitool=$2 readelf=$3 libpthread=$4 librt=$5
 tarball="${LAMBSHM_GLIBC_FIXTURES:-$6}/$7"
 if [ ! -f "$tarball" ]; then
   echo "1..0 # SKIP no glibc fixture at $tarball"
-  exit 77
+  exit 0
 fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

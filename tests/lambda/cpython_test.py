@@ -96,7 +96,7 @@ def main():
     preload = rest[rest.index("--preload") + 1] if "--preload" in rest else None
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox")
-        return 77
+        return 0
     tap = Tap()
     with tempfile.TemporaryDirectory() as mnt, tempfile.TemporaryDirectory() as work:
         layer = os.path.join(work, "opt")

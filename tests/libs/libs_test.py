@@ -119,7 +119,7 @@ def main():
     report = rest[rest.index("--timing") + 1] if "--timing" in rest else None
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox and the userlands")
-        return 77
+        return 0
     native = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
                             text=True).stdout.strip()
     arch = os.environ.get("LAMBSHM_SANDBOX_ARCH") or native

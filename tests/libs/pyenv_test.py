@@ -69,7 +69,7 @@ def main():
     versions = sys.argv[5:] or ["3.12"]
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox")
-        return 77
+        return 0
     native = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
                             text=True).stdout.strip()
     if os.environ.get("LAMBSHM_SANDBOX_ARCH", native) != native:

@@ -48,7 +48,7 @@ def main():
     sandbox, librt, libpthread, probe_c, ops_file = sys.argv[1:6]
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox")
-        return 77
+        return 0
     ops = parse_ops(ops_file)
     with tempfile.TemporaryDirectory() as opt, tempfile.TemporaryDirectory() as mnt:
         overlay = os.path.join(opt, "lib", "overlay")

@@ -75,7 +75,7 @@ def main():
     sandbox, layer_tool, build, probe_c, probe_stock, readelf = sys.argv[1:7]
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox")
-        return 77
+        return 0
     tap = Tap()
     with tempfile.TemporaryDirectory() as work:
         opt, mnt = os.path.join(work, "opt"), os.path.join(work, "mnt")

@@ -125,5 +125,5 @@ def main():
 if __name__ == "__main__":
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox")
-        sys.exit(77)
+        sys.exit(0)
     sys.exit(main())

@@ -130,7 +130,7 @@ def main():
     sandbox, build = sys.argv[1:3]
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox")
-        return 77
+        return 0
     tap = Tap(keep=30)
     work = tempfile.mkdtemp(prefix="lambshm-release-")
     try:

@@ -73,7 +73,7 @@ def main():
     sandbox, build = sys.argv[1:3]
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox")
-        return 77
+        return 0
     tap = Tap()
     work = tempfile.mkdtemp(prefix="lambshm-snapstart-")
     try:

@@ -98,7 +98,7 @@ def main():
     sandbox, build = sys.argv[1:3]
     if os.geteuid() != 0:
         print("1..0 # SKIP needs root for the sandbox")
-        return 77
+        return 0
     with open(os.path.join(build, "librt", "librt.so.1"), "rb") as f:
         arch = {0x3e: "x86_64", 0xb7: "aarch64"}[int.from_bytes(f.read(20)[18:20], "little")]
     tap = Tap(keep=30)
