@@ -13,8 +13,11 @@
 #include <cstdio>
 
 #include "linux_syscall.h"
+#include "name_table.h"
 
 namespace lambshm::keeper {
+
+inline constexpr uint32_t kTableSlots = name_table::kSlots;
 
 // The file at an object's name when its pages are a memfd held by a keeper.
 // It is trusted only as far as its owner (trusted_record below): a file
@@ -94,10 +97,18 @@ enum class Op : uint32_t {
   // creator: the keeper removes it if it is (0), or says -EEXIST if it names
   // a live object.  0 also when the name no longer holds that record.
   kClear = 4,
+  // One-way, with the memfd as its one descriptor: the object of name-table
+  // slot `slot` (name_table.h), live at generation `gen`.  The keeper keeps
+  // it exactly while that slot is live at that generation, and writes itself
+  // into the slot as its holder.
+  kHoldSlot = 5,
+  // One-way: slot `slot` at generation `gen` was unlinked (a hint: the
+  // keeper's sweep finds it out too).
+  kDropSlot = 6,
 };
 // Bumped, with the socket name's version (socket_address), whenever a
 // message or the record changes: keepers of two versions never meet.
-inline constexpr uint32_t kRequestMagic = 0x4c534b34;  // "LSK4"
+inline constexpr uint32_t kRequestMagic = 0x4c534b35;  // "LSK5"
 
 struct Request {
   uint32_t magic;
@@ -107,6 +118,7 @@ struct Request {
   char name[NAME_MAX + 1];    // the record's name in the directory
   uint32_t flags;             // 0, or (kHold) kForwarded
   static constexpr uint32_t kForwarded = 1;  // from a full retired keeper: rewrite the record
+  uint32_t slot, gen;         // kHoldSlot, kDropSlot
 };
 
 struct Reply {
@@ -178,10 +190,12 @@ struct Incoming {
 // (the keeper looks it up there).
 inline bool valid_request(Request* req, long n) {
   if (n != (long)sizeof *req || req->magic != kRequestMagic) return false;
-  if (req->op != Op::kHold && req->op != Op::kDrop && req->op != Op::kGet && req->op != Op::kClear)
+  if (req->op != Op::kHold && req->op != Op::kDrop && req->op != Op::kGet &&
+      req->op != Op::kClear && req->op != Op::kHoldSlot && req->op != Op::kDropSlot)
     return false;
   req->name[NAME_MAX] = '\0';
   const char* name = req->name;
+  if (req->op == Op::kHoldSlot || req->op == Op::kDropSlot) return req->slot < kTableSlots;
   bool needs_name = req->op != Op::kGet;
   if (!needs_name) return true;
   if (name[0] == '\0' || __builtin_strcmp(name, ".") == 0 || __builtin_strcmp(name, "..") == 0)
@@ -201,7 +215,7 @@ inline constexpr char kBusy = 'B';
 // (no file, gone when the keeper dies; bind() is the election).  Anyone may
 // bind any abstract name: whoever answers is trusted only once SO_PEERCRED
 // says it is the caller's user (and, at a keeper's own name, that pid).
-inline constexpr unsigned kVersion = 4;
+inline constexpr unsigned kVersion = 5;
 inline socklen_t socket_address(uid_t uid, const struct stat& dir, struct sockaddr_un* out,
                                 pid_t pid = 0) {
   out->sun_family = AF_UNIX;

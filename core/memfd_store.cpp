@@ -38,12 +38,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include "backing_dir.h"
 #include "fd_registry.h"
 #include "keeper_client.h"
 #include "keeper_protocol.h"
 #include "linux_syscall.h"
+#include "name_table.h"
+#include "umask.h"
 
 namespace lambshm::memfd_store {
 
@@ -81,8 +84,8 @@ int truncated(InFlight& m, int flags) {
 }
 
 // Process `pid`'s descriptor `fd` reopened with `flags` (but O_TRUNC) when it
-// is the memfd of `rec`: the descriptor, or -errno.
-int reopen_held(pid_t pid, int fd, const keeper::Record& rec, int flags) {
+// is the memfd (dev, ino): the descriptor, or -errno.
+int reopen_held(pid_t pid, int fd, uint64_t dev, uint64_t ino, int flags) {
   char path[48];
   snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
   // Without O_TRUNC until the inode is proven: the holder's number may have
@@ -94,11 +97,10 @@ int reopen_held(pid_t pid, int fd, const keeper::Record& rec, int flags) {
     // by a holder we may not look into (its pid reused): only the first is
     // the answer; otherwise the keeper is asked.
     bool refused = m.get() == -EACCES && sys::fstatat(AT_FDCWD, path, &st, 0) == 0 &&
-                   (uint64_t)st.st_dev == rec.dev && (uint64_t)st.st_ino == rec.ino;
+                   (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
     return refused ? -EACCES : -ENOENT;
   }
-  if (sys::fstat(m.get(), &st) != 0 || (uint64_t)st.st_dev != rec.dev ||
-      (uint64_t)st.st_ino != rec.ino)
+  if (sys::fstat(m.get(), &st) != 0 || (uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino)
     return -ENOENT;
   return truncated(m, flags);
 }
@@ -129,7 +131,7 @@ int find_in_keeper(pid_t pid, const keeper::Record& rec, int flags) {
       if (sys::fstatat(AT_FDCWD, target, &st, 0) != 0 || (uint64_t)st.st_dev != rec.dev ||
           (uint64_t)st.st_ino != rec.ino)
         continue;
-      int m = reopen_held(pid, atoi(name), rec, flags);
+      int m = reopen_held(pid, atoi(name), rec.dev, rec.ino, flags);
       if (m != -ENOENT) return m;
     }
   }
@@ -139,7 +141,7 @@ int find_in_keeper(pid_t pid, const keeper::Record& rec, int flags) {
 // holder's /proc/PID/fd/FD, else from the keeper of `dirst` (when given).
 // -ENOENT when nobody holds it (stale).
 int open_memfd(const keeper::Record& rec, int flags, const struct stat* dirst, int dir) {
-  int m = reopen_held(rec.holder_pid, rec.holder_fd, rec, flags);
+  int m = reopen_held(rec.holder_pid, rec.holder_fd, rec.dev, rec.ino, flags);
   if (m != -ENOENT && m != -ESRCH) return m;
   if (dirst == nullptr) return -ENOENT;
   keeper::Request req = make_request(keeper::Op::kGet, nullptr);
@@ -393,6 +395,252 @@ int taken(int dir, const struct stat& dirst, const IpcName& file) {
   return clear_stale(dir, dirst, file, st);
 }
 
+// --- Names in the table (name_table.h) --------------------------------------
+//
+// A name that fits is a slot of the table, not a record file: create, open
+// and unlink then touch no disk metadata.  The creator makes the memfd, fills
+// a free slot of the name's bucket under the bucket's lock (that lock makes
+// "exactly one creator per name"), and hands the memfd to the keeper one way
+// before returning, as for a record.  The keeper writes itself into the slot
+// when it takes the memfd, and keeps it exactly while the slot is live at
+// that generation.  An opener reopens the memfd through the keeper's
+// /proc/PID/fd, or the creator's until the keeper has it, or asks the keeper.
+
+using name_table::Locked;
+using name_table::Slot;
+using name_table::Table;
+
+// A slot as read under its bucket's lock.
+struct SlotView {
+  uint32_t index, gen;
+  pid_t keeper_pid, creator_pid;
+  int keeper_fd, creator_fd;
+  uint64_t dev, ino;
+};
+
+SlotView view(const Table* t, const Slot* s) {
+  return {name_table::index_of(t, s), s->gen, s->keeper_pid, s->creator_pid,
+          s->keeper_fd, s->creator_fd, s->dev, s->ino};
+}
+
+// A keeper lately proven to be a keeper of the directory (pid, and until when
+// in CLOCK_MONOTONIC ms): a losing exclusive create trusts a slot it holds
+// without reopening the memfd, since a keeper holds a memfd exactly while its
+// slot is live.  Racy by design: a torn pair is still a pid proven recently.
+std::atomic<pid_t> g_proven_keeper{0};
+std::atomic<int64_t> g_proven_until{0};
+constexpr int64_t kProofMs = 100;
+
+int64_t monotonic_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool held_by_a_keeper(const SlotView& v, const struct stat& dirst) {
+  if (v.keeper_pid <= 0) return false;
+  int64_t now = monotonic_ms();
+  if (g_proven_keeper.load(std::memory_order_relaxed) == v.keeper_pid &&
+      now < g_proven_until.load(std::memory_order_relaxed))
+    return true;
+  if (!keeper::is_keeper_of(v.keeper_pid, dirst)) return false;
+  g_proven_keeper.store(v.keeper_pid, std::memory_order_relaxed);
+  g_proven_until.store(now + kProofMs, std::memory_order_relaxed);
+  return true;
+}
+
+// Opens the object a slot named, with `flags`: a descriptor, -ENOENT when
+// nobody holds it any more (stale, or unlinked and gone meanwhile), or -errno.
+int open_slot(const SlotView& v, int flags, int dir, const struct stat& dirst) {
+  int m = -ENOENT;
+  if (v.keeper_pid > 0) m = reopen_held(v.keeper_pid, v.keeper_fd, v.dev, v.ino, flags);
+  if (m == -ENOENT && v.creator_pid > 0)
+    m = reopen_held(v.creator_pid, v.creator_fd, v.dev, v.ino, flags);
+  if (m >= 0) return m;
+  if (m != -ENOENT && m != -ESRCH) return m;
+  // Neither has it: a hand-over may be in flight, and a keeper reads
+  // everything already sent before it answers.
+  keeper::Request req = make_request(keeper::Op::kGet, nullptr);
+  req.dev = v.dev;
+  req.ino = v.ino;
+  InFlight held;
+  int r = -ENOENT;
+  if (v.keeper_pid > 0 && keeper::is_keeper_of(v.keeper_pid, dirst))
+    r = ask_keeper(dir, dirst, req, &held, v.keeper_pid);
+  if (!held.valid()) r = ask_keeper(dir, dirst, req, &held);
+  if (r < 0 || !held.valid()) return r == -ENOENT || r == -ECONNREFUSED || r == 0 ? -ENOENT : r;
+  char path[48];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", held.get());
+  InFlight mine([&] { return sys::openat(AT_FDCWD, path, flags); });
+  if (!mine.valid()) return mine.get();
+  held.reset();
+  return lowest(mine.release());
+}
+
+// Makes the object of `file` in the free slot `s` (the caller holds its
+// bucket's lock): the caller's descriptor, with the memfd for the keeper in
+// *memfd (the same number for O_RDWR) and the slot in *v; or
+// kUsePlainFile, or -errno.
+int make_in_slot(const Table* t, Slot* s, const IpcName& file, uint32_t h, int oflag,
+                 mode_t mode, const Contents& contents, InFlight* memfd, SlotView* v) {
+  int mask = current_umask();
+  if (mask < 0) {
+    debug_log("the umask cannot be read (%s): %s is a plain file", strerror(-mask), file.file);
+    return kUsePlainFile;
+  }
+  char label[NAME_MAX + 16];
+  snprintf(label, sizeof label, "lambshm:%s", file.file);
+  *memfd = InFlight([&] { return sys::memfd_create(label, MFD_CLOEXEC); });
+  if (!memfd->valid()) {
+    debug_log("memfd_create: %s: %s is a plain file", strerror(-memfd->get()), file.file);
+    return kUsePlainFile;
+  }
+  struct stat mst;
+  if (sys::fchmod(memfd->get(), (mode & 07777) & ~(mode_t)mask) < 0 ||
+      sys::fstat(memfd->get(), &mst) < 0)
+    return kUsePlainFile;
+  // Its first bytes, before anyone can open it by name.
+  if (contents.size != 0) {
+    long w = sys::pwrite(memfd->get(), contents.bytes, contents.size, 0);
+    if (w != (long)contents.size) return w < 0 ? (int)w : -ENOSPC;
+  }
+  int caller;
+  if ((oflag & O_ACCMODE) == O_RDWR) {
+    // The memfd itself, at the lowest free number, as open gives.
+    int low = sys::fcntl(memfd->get(), F_DUPFD_CLOEXEC, 0);
+    if (low >= 0 && low < memfd->get()) *memfd = InFlight(InFlight::Adopt{}, low);
+    else if (low >= 0) sys::close(low);
+    caller = memfd->get();
+  } else {
+    char path[48];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", memfd->get());
+    caller = sys::openat(AT_FDCWD, path, (oflag & O_ACCMODE) | O_CLOEXEC);
+    if (caller < 0) {
+      debug_log("cannot reopen a memfd (%s; is /proc mounted?): %s is a plain file",
+                strerror(-caller), file.file);
+      return kUsePlainFile;
+    }
+  }
+  s->gen++;
+  s->hash = h;
+  s->kind = contents.kind;
+  s->keeper_pid = 0;
+  s->keeper_fd = -1;
+  s->creator_pid = sys::getpid();
+  s->creator_fd = caller;
+  s->dev = mst.st_dev;
+  s->ino = mst.st_ino;
+  memcpy(s->name, file.file, strlen(file.file) + 1);
+  s->state.store(name_table::kLive, std::memory_order_release);
+  *v = view(t, s);
+  return caller;
+}
+
+// Hands the memfd of a new slot to the keeper, one way: in flight, it is the
+// keeper's even if we die now.
+void hand_over(int dir, const struct stat& dirst, const SlotView& v, int memfd, const char* name) {
+  keeper::Request req = make_request(keeper::Op::kHoldSlot, nullptr);
+  req.slot = v.index;
+  req.gen = v.gen;
+  req.dev = v.dev;
+  req.ino = v.ino;
+  if (int e = send_one_way(dir, dirst, /*start=*/true, req, &memfd, 1); e < 0)
+    debug_log("no keeper took %s (%s): it lasts while this process has it open", name,
+              strerror(-e));
+}
+
+// shm_open, or a semaphore's sem_open, through the table: a descriptor,
+// -errno, kUsePlainFile, or kNotInTable.
+int table_open(const Table* t, int dir, const struct stat& dirst, const IpcName& file, int oflag,
+               mode_t mode, const Contents& contents) {
+  uint32_t h = name_table::hash(file.file);
+  uint32_t bucket = name_table::bucket_of(h);
+  bool creating = (oflag & O_CREAT) != 0;
+  bool exclusive = creating && (oflag & O_EXCL) != 0;
+  int flags = (oflag & (O_ACCMODE | O_TRUNC)) | O_CLOEXEC;
+  if (creating) {
+    // A keeper to hand the memfd to, before anything is made: without one,
+    // a plain file (as for a record).
+    int err;
+    if (channel(dir, dirst, /*start=*/true, nullptr, &err) == nullptr) {
+      debug_log("no keeper (%s): %s is a plain file", strerror(-err), file.file);
+      return kUsePlainFile;
+    }
+  }
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    SlotView v;
+    InFlight memfd;
+    int made;
+    {
+      Locked lock(t, bucket);
+      if (Slot* s = name_table::find_live(t, file.file, h); s != nullptr) {
+        v = view(t, s);
+        made = kNotInTable;
+      } else if (!creating) {
+        return kNotInTable;
+      } else {
+        // A file at the name (a record, a plain object, something else) is
+        // for the disk path to answer; so is a full bucket.
+        struct stat st;
+        if (sys::fstatat(dir, file.file, &st, AT_SYMLINK_NOFOLLOW) != -ENOENT) return kNotInTable;
+        Slot* free = name_table::find_free(t, h);
+        if (free == nullptr) return kNotInTable;
+        made = make_in_slot(t, free, file, h, oflag, mode, contents, &memfd, &v);
+        if (made < 0) return made;
+      }
+    }
+    if (made >= 0) {
+      hand_over(dir, dirst, v, memfd.get(), file.file);
+      if (made == memfd.get()) memfd.release();
+      return made;
+    }
+    if (exclusive && held_by_a_keeper(v, dirst)) return -EEXIST;
+    int m = open_slot(v, exclusive ? O_RDONLY | O_CLOEXEC : flags, dir, dirst);
+    if (exclusive && m != -ENOENT) {
+      if (m >= 0) sys::close(m);
+      return -EEXIST;
+    }
+    if (m != -ENOENT) return m;
+    // Nobody holds it: stale (its keeper died), or unlinked meanwhile.
+    {
+      Locked lock(t, bucket);
+      Slot* s = t->slot(v.index);
+      if (s->state.load(std::memory_order_relaxed) == name_table::kLive && s->gen == v.gen) {
+        debug_log("%s names an object nobody holds: removed", file.file);
+        name_table::free_slot(s);
+      }
+    }
+  }
+  return -EAGAIN;
+}
+
+// shm_unlink through the table: 0, or kNotInTable.
+int table_unlink(const Table* t, int dir, const struct stat& dirst, const IpcName& file) {
+  uint32_t h = name_table::hash(file.file);
+  SlotView v;
+  {
+    Locked lock(t, name_table::bucket_of(h));
+    Slot* s = name_table::find_live(t, file.file, h);
+    if (s == nullptr) return kNotInTable;
+    s->state.store(name_table::kUnlinked, std::memory_order_release);
+    v = view(t, s);
+  }
+  // Tell the keeper now, if we talk to it already; its sweep finds out anyway.
+  Channel* c = current_channel();
+  if (v.keeper_pid > 0 && c != nullptr && c->keeper == v.keeper_pid && channel_good(c, dirst)) {
+    keeper::Request req = make_request(keeper::Op::kDropSlot, nullptr);
+    req.slot = v.index;
+    req.gen = v.gen;
+    send_one_way(dir, dirst, /*start=*/false, req, nullptr, 0);
+  }
+  return 0;
+}
+
+const Table* table(int dir, const struct stat& dirst, const IpcName& file, bool create) {
+  if (strlen(file.file) > name_table::kMaxName) return nullptr;
+  return name_table::table_for(dir, dirst.st_dev, dirst.st_ino, create);
+}
+
 }  // namespace
 
 int open(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t mode) {
@@ -407,6 +655,10 @@ int open(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t m
   dirst.st_ino = ino;
   bool exclusive = (oflag & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
   ensure_fork_handler();
+  if (const Table* t = table(dir, dirst, file, (oflag & O_CREAT) != 0); t != nullptr) {
+    int r = table_open(t, dir, dirst, file, oflag, mode, Contents{name_table::kShm, nullptr, 0});
+    if (r != kNotInTable) return r;
+  }
   // Creators and unlinkers racing can bounce us between "exists" and "does
   // not"; each round means another process made progress.
   for (int attempt = 0; attempt < 100; ++attempt) {
@@ -435,10 +687,14 @@ int unlink(int dir, dev_t dev, ino_t ino, const IpcName& file) {
   // A keeper that watches the directory sees this unlink itself; one that
   // cannot (no inotify) is told, if this process is talking to it already.
   // Otherwise its sweep finds out within seconds.
-  Channel* c = current_channel();
   struct stat dirst;
   dirst.st_dev = dev;
   dirst.st_ino = ino;
+  if (const Table* t = table(dir, dirst, file, /*create=*/false); t != nullptr) {
+    int r = table_unlink(t, dir, dirst, file);
+    if (r != kNotInTable) return r;
+  }
+  Channel* c = current_channel();
   struct stat st;
   bool tell = c != nullptr && !c->watching && channel_good(c, dirst) &&
               sys::fstatat(dir, file.file, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -451,6 +707,24 @@ int unlink(int dir, dev_t dev, ino_t ino, const IpcName& file) {
   req.rec_ino = st.st_ino;
   send_one_way(dir, dirst, /*start=*/false, req, nullptr, 0);
   return r;
+}
+
+int open_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t mode,
+                  const Contents& contents) {
+  struct stat dirst;
+  dirst.st_dev = dev;
+  dirst.st_ino = ino;
+  ensure_fork_handler();
+  const Table* t = table(dir, dirst, file, (oflag & O_CREAT) != 0);
+  return t == nullptr ? kNotInTable : table_open(t, dir, dirst, file, oflag, mode, contents);
+}
+
+int unlink_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file) {
+  struct stat dirst;
+  dirst.st_dev = dev;
+  dirst.st_ino = ino;
+  const Table* t = table(dir, dirst, file, /*create=*/false);
+  return t == nullptr ? kNotInTable : table_unlink(t, dir, dirst, file);
 }
 
 int open_record(int record, int flags, int dir, const struct stat* dirst) {

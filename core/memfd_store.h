@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cstddef>
+#include <cstdint>
+
 #include "ipc_name.h"
 
 namespace lambshm::memfd_store {
@@ -14,6 +17,24 @@ namespace lambshm::memfd_store {
 // should use a plain file instead (memfd_create missing, no keeper, no
 // descriptors to spare).  Never a real -errno.
 inline constexpr int kUsePlainFile = -100000;
+
+// What open_in_table() creates: its kind (name_table::Kind) and first bytes.
+struct Contents {
+  uint32_t kind;
+  const void* bytes;
+  size_t size;
+};
+
+// open_in_table()'s answer when the name is not the table's: a file is at
+// the name, the name does not fit, no table, or (no O_CREAT) not in it.
+inline constexpr int kNotInTable = -100001;
+
+// An object named in the name table only (name_table.h): a descriptor
+// (O_RDWR), -errno, kUsePlainFile or kNotInTable.  For named semaphores.
+int open_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t mode,
+                  const Contents& contents);
+// Unlinks a name in the table: 0, or kNotInTable.
+int unlink_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file);
 
 // shm_open in directory `dir` (identity dev/ino): a descriptor, -errno or
 // kUsePlainFile.  Existing plain object files are opened as such.

@@ -14,6 +14,8 @@
 #include "backing_dir.h"
 #include "futex.h"
 #include "ipc_name.h"
+#include "memfd_store.h"
+#include "name_table.h"
 #include "sem_table.h"
 #include "sem_ops.h"
 #include "testing.h"
@@ -250,9 +252,38 @@ int create(int dir, const char* file, mode_t mode, unsigned value, sem_t** out) 
   return r;
 }
 
+// sem_open through the name table (memfd_store.h): 0 with the mapping in
+// *out, -errno, or memfd_store's kNotInTable / kUsePlainFile (the caller then
+// uses a file).
+int open_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t mode,
+                  unsigned value, sem_t** out) {
+  unsigned char image[sizeof(sem_t)];
+  bool create_it = (oflag & O_CREAT) != 0;
+  int flags = O_RDWR | (oflag & (O_CREAT | O_EXCL));
+  if (create_it && value > SEM_VALUE_MAX) {
+    // EINVAL only for a semaphore this call would create.
+    if ((oflag & O_EXCL) != 0) return -EINVAL;
+    flags &= ~O_CREAT;
+  }
+  sem::make_shared_image(value, image);
+  memfd_store::Contents contents{name_table::kSem, image, sizeof image};
+  int fd = memfd_store::open_in_table(dir, dev, ino, file, flags, mode, contents);
+  if (fd == memfd_store::kNotInTable && create_it && value > SEM_VALUE_MAX) return -EINVAL;
+  if (fd < 0) return fd;
+  UniqueFd owned(fd);
+  struct stat st;
+  if (int r = sys::fstat(fd, &st); r < 0) return r;
+  if (st.st_size < (off_t)sizeof(sem_t)) {
+    debug_log("%s is not a semaphore (too small)", file.file);
+    return -EINVAL;
+  }
+  return adopt(fd, st, out);
+}
+
 }  // namespace
 
 sem_t* open(const char* name, int oflag, mode_t mode, unsigned value, int* error) {
+  sem_t* sem_from_table = nullptr;
   IpcName file;
   if (int r = make_ipc_name(name, kSemPrefix, &file); r < 0) {
     *error = r;
@@ -277,6 +308,17 @@ sem_t* open(const char* name, int oflag, mode_t mode, unsigned value, int* error
   if (dir < 0) {
     *error = dir;
     return nullptr;
+  }
+  // On a disk, with memfds: a memfd named in the name table, as a shm object
+  // is, so that neither its name nor its page touches the disk.
+  dev_t dev;
+  ino_t ino;
+  if (dir_config().memfd && !backing_dir_in_memory(dir, &dev, &ino)) {
+    int r = open_in_table(dir, dev, ino, file, oflag, mode, value, &sem_from_table);
+    if (r != memfd_store::kNotInTable && r != memfd_store::kUsePlainFile) {
+      *error = r;
+      return r == 0 ? sem_from_table : nullptr;
+    }
   }
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     sem_t* sem = nullptr;
@@ -312,7 +354,18 @@ int close(sem_t* sem) {
   return 0;
 }
 
-int unlink(const char* name) { return unlink_object(name, kSemPrefix); }
+int unlink(const char* name) {
+  IpcName file;
+  int dir;
+  dev_t dev;
+  ino_t ino;
+  if (make_ipc_name(name, kSemPrefix, &file) == 0 && dir_config().memfd &&
+      (dir = backing_dir_fd()) >= 0 && !backing_dir_in_memory(dir, &dev, &ino)) {
+    int r = memfd_store::unlink_in_table(dir, dev, ino, file);
+    if (r != memfd_store::kNotInTable) return r;
+  }
+  return unlink_object(name, kSemPrefix);
+}
 
 // Declared in testing.h: only tests ask.
 size_t open_count() {

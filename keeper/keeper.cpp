@@ -49,6 +49,7 @@
 #include "keeper_protocol.h"
 #include "linux_syscall.h"
 #include "log_line.h"
+#include "name_table.h"
 
 namespace lambshm::keeper {
 namespace {
@@ -108,12 +109,16 @@ uint64_t namespace_id(const char* which) {
   return sys::fstatat(AT_FDCWD, path, &st, 0) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
+// A memfd held for a record (rec_dev, rec_ino at `name`), or for a slot of
+// the name table (in_table: slot, gen).
 struct Held {
   int memfd;
   uint64_t dev, ino;          // the memfd
   uint64_t rec_dev, rec_ino;  // its record
   bool rewritten;             // the record names us (done at the first kGet)
   char name[NAME_MAX + 1];
+  bool in_table;
+  uint32_t slot, gen;
 };
 
 // A client connection.  Kept ones (a process's connection, which has sent a
@@ -147,6 +152,12 @@ class Keeper {
   Held* find_memfd(uint64_t dev, uint64_t ino);
   void do_hold(const Request& req, const int* fds, int nfds);
   void do_drop(const Request& req);
+  // --- Slots of the name table ----------------------------------------------
+  const name_table::Table* table();
+  bool slot_live(const Held& h);
+  void do_hold_slot(const Request& req, const int* fds, int nfds);
+  void do_drop_slot(const Request& req);
+  bool still_named(const Held& h);
   void unlinked(const char* name);
   void read_unlinks();
   void rewrite_record(Held* h, bool keeper_too = false);
@@ -177,6 +188,7 @@ class Keeper {
   const uid_t euid_;
   GrowableArray<Held> held_;
   GrowableArray<Client> clients_;
+  const name_table::Table* table_ = nullptr;  // mapped at the first slot handed over
   bool retired_ = false;  // see retire()
   bool draining_ = false;
   size_t served_ = 0;  // messages read by serve() since run() last looked
@@ -206,8 +218,73 @@ bool Keeper::record_linked(const char* name, uint64_t rec_dev, uint64_t rec_ino)
 // not linked is never merely late.
 void Keeper::sweep() {
   for (size_t i = 0; i < held_.size();) {
-    if (!record_linked(held_[i].name, held_[i].rec_dev, held_[i].rec_ino)) drop_at(i);
+    if (!still_named(held_[i])) drop_at(i);
     else ++i;
+  }
+}
+
+// Whether what `h` was handed over for still names it: its record is
+// linked, or its slot is live at its generation.
+bool Keeper::still_named(const Held& h) {
+  return h.in_table ? slot_live(h) : record_linked(h.name, h.rec_dev, h.rec_ino);
+}
+
+const name_table::Table* Keeper::table() {
+  if (table_ == nullptr) table_ = name_table::map_table(kDirFd, euid_, /*create=*/false);
+  return table_;
+}
+
+// A slot is reused only at a new generation, so once it is not live at
+// `gen` it never is again.
+bool Keeper::slot_live(const Held& h) {
+  const name_table::Slot* s = table()->slot(h.slot);
+  return s->state.load(std::memory_order_acquire) == name_table::kLive && s->gen == h.gen &&
+         s->dev == h.dev && s->ino == h.ino;
+}
+
+// A memfd for a slot: kept when the slot is live at that generation with that
+// inode, and the slot then names us.  The bucket's lock is waited for a
+// moment only (a client may be stopped holding it): without it the memfd is
+// kept all the same, and openers that miss it in the slot ask us (kGet).
+void Keeper::do_hold_slot(const Request& req, const int* fds, int nfds) {
+  struct stat st;
+  if (nfds != 1 || table() == nullptr || sys::fstat(fds[0], &st) < 0 || !S_ISREG(st.st_mode) ||
+      (uint64_t)st.st_dev != req.dev || (uint64_t)st.st_ino != req.ino) {
+    log("refusing a malformed hand-over of slot %u", req.slot);
+    for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
+    return;
+  }
+  Held h{fds[0], req.dev, req.ino, 0, 0, false, {}, true, req.slot, req.gen};
+  name_table::Slot* s = table_->slot(req.slot);
+  {
+    name_table::Locked lock(table_, req.slot / name_table::kSlotsPerBucket, kPeerTimeoutMs);
+    if (!slot_live(h)) {
+      log("slot %u was unlinked before its hand-over", req.slot);
+      sys::close(fds[0]);
+      return;
+    }
+    if (lock.held()) {
+      s->keeper_fd = fds[0];
+      s->keeper_pid = self_;
+    }
+  }
+  memcpy(h.name, s->name, sizeof s->name);
+  h.name[sizeof s->name - 1] = '\0';
+  if (!held_.push(h)) {
+    log("out of memory: %s lives only as long as its creator holds it", h.name);
+    sys::close(fds[0]);
+    return;
+  }
+  log("holding %s (slot %u) as fd %d", h.name, req.slot, fds[0]);
+}
+
+void Keeper::do_drop_slot(const Request& req) {
+  for (size_t i = 0; i < held_.size(); ++i) {
+    Held& h = held_[i];
+    if (h.in_table && h.slot == req.slot && h.gen == req.gen) {
+      if (!slot_live(h)) drop_at(i);
+      return;
+    }
   }
 }
 
@@ -231,7 +308,7 @@ void Keeper::do_hold(const Request& req, const int* fds, int nfds) {
     sys::close(fds[0]);
     return;
   }
-  Held h{fds[0], req.dev, req.ino, req.rec_dev, req.rec_ino, false, {}};
+  Held h{fds[0], req.dev, req.ino, req.rec_dev, req.rec_ino, false, {}, false, 0, 0};
   memcpy(h.name, req.name, sizeof h.name);
   if (!held_.push(h)) {
     log("out of memory: %s lives only as long as its creator holds it", h.name);
@@ -284,7 +361,7 @@ void Keeper::rewrite_record(Held* h, bool keeper_too) {
 void Keeper::do_drop(const Request& req) {
   for (size_t i = 0; i < held_.size(); ++i) {
     Held& h = held_[i];
-    if (h.rec_ino == req.rec_ino && h.rec_dev == req.rec_dev) {
+    if (!h.in_table && h.rec_ino == req.rec_ino && h.rec_dev == req.rec_dev) {
       if (!record_linked(h.name, h.rec_dev, h.rec_ino)) drop_at(i);
       return;
     }
@@ -295,7 +372,8 @@ void Keeper::do_drop(const Request& req) {
 void Keeper::unlinked(const char* name) {
   for (size_t i = 0; i < held_.size();) {
     Held& h = held_[i];
-    if (strcmp(h.name, name) == 0 && !record_linked(h.name, h.rec_dev, h.rec_ino)) drop_at(i);
+    if (!h.in_table && strcmp(h.name, name) == 0 && !record_linked(h.name, h.rec_dev, h.rec_ino))
+      drop_at(i);
     else ++i;
   }
 }
@@ -532,6 +610,8 @@ void Keeper::retire() {
 void Keeper::answer(int conn, Request& req) {
   if (req.op == Op::kDrop) {
     do_drop(req);
+  } else if (req.op == Op::kDropSlot) {
+    do_drop_slot(req);
   } else if (req.op == Op::kGet) {
     drain();
     Held* h = find_memfd(req.dev, req.ino);
@@ -567,7 +647,8 @@ bool Keeper::serve(size_t i) {
       long n = sys::call(SYS_recvfrom, client.fd, &peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT, 0, 0);
       if (n == -EAGAIN) return true;
       if (n <= 0) return false;
-      if (n == (long)sizeof peek && peek.magic == kRequestMagic && peek.op == Op::kHold) {
+      if (n == (long)sizeof peek && peek.magic == kRequestMagic &&
+          (peek.op == Op::kHold || peek.op == Op::kHoldSlot)) {
         client.kept = true;
         return true;
       }
@@ -588,20 +669,22 @@ bool Keeper::serve(size_t i) {
     Request& req = in.body;
     bool valid = valid_request(&req, n);
     bool truncated = (in.msg.msg_flags & MSG_CTRUNC) != 0;
-    if (valid && req.op == Op::kHold && !truncated) {
+    bool hold = req.op == Op::kHold || req.op == Op::kHoldSlot;
+    if (valid && hold && !truncated) {
       client.kept = true;
       if (passing_on && nfds == 1 && forward(req, fds[0])) continue;
-      do_hold(req, fds, nfds);
+      if (req.op == Op::kHold) do_hold(req, fds, nfds);
+      else do_hold_slot(req, fds, nfds);
       continue;
     }
     for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
     if (!valid) continue;
-    if (req.op == Op::kHold) {
+    if (hold) {
       // Out of descriptors: the object lives only while its creator holds it.
       log("no descriptor left to hold %s", req.name);
       continue;
     }
-    if (req.op == Op::kDrop) client.kept = true;
+    if (req.op == Op::kDrop || req.op == Op::kDropSlot) client.kept = true;
     answer(client.fd, req);
   }
 }

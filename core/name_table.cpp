@@ -1,0 +1,240 @@
+// The name table (name_table.h).
+#include "name_table.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "futex.h"
+#include "linux_syscall.h"
+
+namespace lambshm::name_table {
+
+namespace {
+
+constexpr char kPrefix[] = ".lambshm-names.5.";
+
+uint64_t pid_namespace() {
+  struct stat st;
+  return sys::fstatat(AT_FDCWD, "/proc/self/ns/pid", &st, 0) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+bool valid_file(int fd, uid_t euid) {
+  struct stat st;
+  return sys::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == euid &&
+         (st.st_mode & 07777) == 0600 && st.st_nlink == 1 && (size_t)st.st_size == kTableSize;
+}
+
+// A new table file at `name`: written whole, then linked, so that nobody sees
+// it half made.  -EEXIST when another process linked one first.
+int create_file(int dir, const char* name) {
+  int fd = sys::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return fd;
+  Header h{};
+  memcpy(h.magic, kMagic, sizeof h.magic);
+  h.buckets = kBuckets;
+  h.slots_per_bucket = kSlotsPerBucket;
+  h.slot_size = sizeof(Slot);
+  h.pid_ns = pid_namespace();
+  int r = sys::fchmod(fd, 0600);  // whatever the umask took away
+  if (r == 0) r = sys::ftruncate(fd, (off_t)kTableSize);
+  if (r == 0 && sys::pwrite(fd, &h, sizeof h, 0) != (long)sizeof h) r = -EIO;
+  if (r == 0) {
+    char path[48];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    r = sys::linkat(AT_FDCWD, path, dir, name, AT_SYMLINK_FOLLOW);
+  }
+  sys::close(fd);
+  return r;
+}
+
+}  // namespace
+
+void file_name(uid_t euid, char* out, size_t size) {
+  snprintf(out, size, "%s%u", kPrefix, (unsigned)euid);
+}
+
+bool is_table_file(const char* name) { return strncmp(name, kPrefix, sizeof kPrefix - 1) == 0; }
+
+uint32_t hash(const char* name) {
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (; *name != '\0'; ++name) h = (h ^ (unsigned char)*name) * 16777619u;
+  return h;
+}
+
+const Table* map_table(int dir, uid_t euid, bool create) {
+  char name[64];
+  file_name(euid, name, sizeof name);
+  int fd = -1;
+  for (int attempt = 0; attempt < 3 && fd < 0; ++attempt) {
+    fd = sys::openat(dir, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd != -ENOENT || !create) break;
+    int r = create_file(dir, name);
+    if (r < 0 && r != -EEXIST) return nullptr;
+  }
+  if (fd < 0) return nullptr;
+  bool ok = valid_file(fd, euid);
+  long addr = ok ? sys::mmap(nullptr, kTableSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : -1;
+  sys::close(fd);
+  if (!ok || sys::is_error(addr)) return nullptr;
+  auto* h = reinterpret_cast<Header*>(addr);
+  if (memcmp(h->magic, kMagic, sizeof kMagic) != 0 || h->buckets != kBuckets ||
+      h->slots_per_bucket != kSlotsPerBucket || h->slot_size != sizeof(Slot) ||
+      h->pid_ns != pid_namespace()) {
+    sys::munmap(reinterpret_cast<void*>(addr), kTableSize);
+    return nullptr;
+  }
+  auto* t = static_cast<Table*>(malloc(sizeof(Table)));  // no C++ runtime: no operator new
+  if (t == nullptr) {
+    sys::munmap(reinterpret_cast<void*>(addr), kTableSize);
+    return nullptr;
+  }
+  t->base = reinterpret_cast<char*>(addr);
+  return t;
+}
+
+namespace {
+struct Cached {
+  dev_t dev;
+  ino_t ino;
+  uid_t euid;
+  const Table* table;
+};
+std::atomic<Cached*> g_cached{nullptr};
+}  // namespace
+
+const Table* table_for(int dir, dev_t dev, ino_t ino, bool create) {
+  uid_t euid = sys::geteuid();
+  Cached* c = g_cached.load(std::memory_order_acquire);
+  if (c != nullptr && c->dev == dev && c->ino == ino && c->euid == euid) return c->table;
+  const Table* t = map_table(dir, euid, create);
+  if (t == nullptr) return nullptr;
+  // Published and never freed: another thread may be using an older one (a
+  // directory replaced, or a changed euid, costs one mapping each).
+  auto* fresh = static_cast<Cached*>(malloc(sizeof(Cached)));
+  if (fresh == nullptr) return t;
+  *fresh = Cached{dev, ino, euid, t};
+  g_cached.store(fresh, std::memory_order_release);
+  return t;
+}
+
+bool process_alive(pid_t pid) {
+  if (pid <= 0) return false;
+  if (sys::call(SYS_kill, pid, 0) == -ESRCH) return false;
+  char path[32], buf[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fd != -ENOENT;
+  long n = sys::read(fd, buf, sizeof buf - 1);
+  sys::close(fd);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  const char* paren = strrchr(buf, ')');
+  // "pid (comm) S ...": Z and X are dead; anything else may still hold a lock.
+  return paren == nullptr || paren[1] != ' ' || (paren[2] != 'Z' && paren[2] != 'X');
+}
+
+namespace {
+int64_t now_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+}  // namespace
+
+Locked::Locked(const Table* t, uint32_t bucket, int try_for_ms) : lock_(t->lock(bucket)) {
+  uint32_t self = (uint32_t)sys::getpid();
+  uint32_t expected = 0;
+  held_ = lock_->owner.compare_exchange_strong(expected, self, std::memory_order_acquire,
+                                               std::memory_order_relaxed);
+  if (held_) return;
+  for (int spin = 0; spin < 100; ++spin) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+    expected = 0;
+    if (lock_->owner.load(std::memory_order_relaxed) == 0 &&
+        lock_->owner.compare_exchange_strong(expected, self, std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
+      held_ = true;
+      return;
+    }
+  }
+  // Held for more than a moment: sleep on it, and check now and then that
+  // the holder still lives (a process killed inside a change never unlocks).
+  int64_t start = now_ms(), next_check = start + 10;
+  for (;;) {
+    expected = 0;
+    if (lock_->owner.compare_exchange_strong(expected, self, std::memory_order_acquire,
+                                             std::memory_order_relaxed)) {
+      held_ = true;
+      return;
+    }
+    int64_t now = now_ms();
+    if (try_for_ms >= 0 && now - start >= try_for_ms) return;
+    if (now >= next_check) {
+      next_check = now + 10;
+      if (expected != self && !process_alive((pid_t)expected) &&
+          lock_->owner.compare_exchange_strong(expected, self, std::memory_order_acquire,
+                                               std::memory_order_relaxed)) {
+        held_ = true;
+        return;
+      }
+      continue;
+    }
+    lock_->waiters.fetch_add(1, std::memory_order_relaxed);
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_nsec += 2000000;
+    if (deadline.tv_nsec >= 1000000000) {
+      deadline.tv_sec += 1;
+      deadline.tv_nsec -= 1000000000;
+    }
+    futex::wait(reinterpret_cast<uint32_t*>(&lock_->owner), expected, &deadline, CLOCK_MONOTONIC,
+                /*shared=*/true);
+    lock_->waiters.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+Locked::~Locked() {
+  if (!held_) return;
+  lock_->owner.store(0, std::memory_order_release);
+  if (lock_->waiters.load(std::memory_order_relaxed) != 0)
+    futex::wake(reinterpret_cast<uint32_t*>(&lock_->owner), 1, /*shared=*/true);
+}
+
+Slot* find_live(const Table* t, const char* name, uint32_t h) {
+  uint32_t first = bucket_of(h) * kSlotsPerBucket;
+  for (uint32_t i = first; i < first + kSlotsPerBucket; ++i) {
+    Slot* s = t->slot(i);
+    if (s->state.load(std::memory_order_relaxed) == kLive && s->hash == h &&
+        strncmp(s->name, name, sizeof s->name) == 0)
+      return s;
+  }
+  return nullptr;
+}
+
+Slot* find_free(const Table* t, uint32_t h) {
+  uint32_t first = bucket_of(h) * kSlotsPerBucket;
+  // An unlinked slot is free to reuse: its keeper holds the memfd only while
+  // the slot is live at the old generation, which the reuse ends.
+  for (uint32_t i = first; i < first + kSlotsPerBucket; ++i)
+    if (t->slot(i)->state.load(std::memory_order_relaxed) != kLive) return t->slot(i);
+  return nullptr;
+}
+
+void free_slot(Slot* s) {
+  s->gen++;
+  s->keeper_pid = 0;
+  s->keeper_fd = -1;
+  s->state.store(kFree, std::memory_order_release);
+}
+
+}  // namespace lambshm::name_table
