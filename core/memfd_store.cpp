@@ -45,6 +45,7 @@
 #include "keeper_client.h"
 #include "keeper_protocol.h"
 #include "linux_syscall.h"
+#include "mutex.h"
 #include "name_table.h"
 #include "umask.h"
 
@@ -54,6 +55,7 @@ namespace {
 
 using fd_registry::ensure_fork_handler;
 using fd_registry::InFlight;
+using fd_registry::Section;
 
 // `fd` moved to the lowest free number, which POSIX promises the caller.
 int lowest(int fd) {
@@ -395,6 +397,95 @@ int taken(int dir, const struct stat& dirst, const IpcName& file) {
   return clear_stale(dir, dirst, file, st);
 }
 
+// --- Other users' names ------------------------------------------------------
+//
+// Each user has a table of its own.  A name in another user's table is
+// answered as another user's file would be: EEXIST for an exclusive create,
+// EACCES otherwise (as a record of theirs was).  Their tables are read with
+// pread, never mapped: their owner could truncate one under us.  Which users
+// have one is read from the directory again only when its mtime changes.
+
+struct Foreign {
+  struct timespec mtime;
+  dev_t dev;
+  ino_t ino;
+  uid_t euid;  // whose tables are not foreign
+  int count;
+  char names[8][32];
+};
+Mutex g_foreign_mutex;
+Foreign g_foreign{};
+
+void find_foreign_tables(int dir, uid_t euid, Foreign* out) {
+  out->count = 0;
+  char mine[64];
+  name_table::file_name(euid, mine, sizeof mine);
+  InFlight fds([&] { return sys::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); });
+  if (!fds.valid()) return;
+  alignas(8) char buf[4096];
+  for (;;) {
+    long n = sys::call(SYS_getdents64, fds.get(), buf, sizeof buf);
+    if (n <= 0) return;
+    for (long off = 0; off < n;) {
+      unsigned short reclen;
+      memcpy(&reclen, buf + off + 16, sizeof reclen);
+      const char* name = buf + off + 19;
+      off += reclen;
+      if (!name_table::is_table_file(name) || strcmp(name, mine) == 0 ||
+          strlen(name) >= sizeof out->names[0] || out->count == 8)
+        continue;
+      memcpy(out->names[out->count++], name, strlen(name) + 1);
+    }
+  }
+}
+
+// Whether `name` is live in another user's table in `dir`.
+bool named_by_another_user(int dir, const char* name, uint32_t h) {
+  struct stat dst;
+  if (sys::fstat(dir, &dst) != 0) return false;
+  Foreign f;
+  uid_t euid = sys::geteuid();
+  auto current = [&](const Foreign& g) {
+    return g.dev == dst.st_dev && g.ino == dst.st_ino && g.euid == euid &&
+           g.mtime.tv_sec == dst.st_mtim.tv_sec && g.mtime.tv_nsec == dst.st_mtim.tv_nsec;
+  };
+  {
+    Section section;  // no fork while the lock is held
+    MutexLock hold(g_foreign_mutex);
+    f = g_foreign;
+  }
+  if (!current(f)) {
+    find_foreign_tables(dir, euid, &f);
+    f.euid = euid;
+    f.dev = dst.st_dev;
+    f.ino = dst.st_ino;
+    f.mtime = dst.st_mtim;
+    Section section;
+    MutexLock hold(g_foreign_mutex);
+    g_foreign = f;
+  }
+  for (int k = 0; k < f.count; ++k) {
+    InFlight fd([&] {
+      return sys::openat(dir, f.names[k], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    });
+    struct stat st;
+    if (!fd.valid() || sys::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        (size_t)st.st_size != name_table::kTableSize)
+      continue;
+    constexpr size_t kBucketBytes = name_table::kSlotsPerBucket * sizeof(name_table::Slot);
+    alignas(name_table::Slot) char bucket[kBucketBytes];
+    off_t at = (off_t)(name_table::kSlotsOffset + (size_t)name_table::bucket_of(h) * kBucketBytes);
+    if (sys::pread(fd.get(), bucket, sizeof bucket, at) != (long)sizeof bucket) continue;
+    for (uint32_t i = 0; i < name_table::kSlotsPerBucket; ++i) {
+      const auto* s = reinterpret_cast<const name_table::Slot*>(bucket) + i;
+      if (s->state.load(std::memory_order_relaxed) == name_table::kLive && s->hash == h &&
+          strncmp(s->name, name, sizeof s->name) == 0)
+        return true;
+    }
+  }
+  return false;
+}
+
 // --- Names in the table (name_table.h) --------------------------------------
 //
 // A name that fits is a slot of the table, not a record file: create, open
@@ -506,11 +597,7 @@ int make_in_slot(const Table* t, Slot* s, const IpcName& file, uint32_t h, int o
   }
   int caller;
   if ((oflag & O_ACCMODE) == O_RDWR) {
-    // The memfd itself, at the lowest free number, as open gives.
-    int low = sys::fcntl(memfd->get(), F_DUPFD_CLOEXEC, 0);
-    if (low >= 0 && low < memfd->get()) *memfd = InFlight(InFlight::Adopt{}, low);
-    else if (low >= 0) sys::close(low);
-    caller = memfd->get();
+    caller = memfd->get();  // the lowest free number, as open gives
   } else {
     char path[48];
     snprintf(path, sizeof path, "/proc/self/fd/%d", memfd->get());
@@ -577,12 +664,13 @@ int table_open(const Table* t, int dir, const struct stat& dirst, const IpcName&
         v = view(t, s);
         made = kNotInTable;
       } else if (!creating) {
-        return kNotInTable;
+        return named_by_another_user(dir, file.file, h) ? -EACCES : kNotInTable;
       } else {
         // A file at the name (a record, a plain object, something else) is
         // for the disk path to answer; so is a full bucket.
         struct stat st;
         if (sys::fstatat(dir, file.file, &st, AT_SYMLINK_NOFOLLOW) != -ENOENT) return kNotInTable;
+        if (named_by_another_user(dir, file.file, h)) return exclusive ? -EEXIST : -EACCES;
         Slot* free = name_table::find_free(t, h);
         if (free == nullptr) return kNotInTable;
         made = make_in_slot(t, free, file, h, oflag, mode, contents, &memfd, &v);
@@ -621,7 +709,7 @@ int table_unlink(const Table* t, int dir, const struct stat& dirst, const IpcNam
   {
     Locked lock(t, name_table::bucket_of(h));
     Slot* s = name_table::find_live(t, file.file, h);
-    if (s == nullptr) return kNotInTable;
+    if (s == nullptr) return named_by_another_user(dir, file.file, h) ? -EACCES : kNotInTable;
     s->state.store(name_table::kUnlinked, std::memory_order_release);
     v = view(t, s);
   }
@@ -641,6 +729,15 @@ const Table* table(int dir, const struct stat& dirst, const IpcName& file, bool 
   return name_table::table_for(dir, dirst.st_dev, dirst.st_ino, create);
 }
 
+// open or unlink of `file` by a user with no table of its own: another
+// user's name gets its answer (-EEXIST, -EACCES), anything else kNotInTable.
+int without_own_table(int dir, const IpcName& file, bool exclusive) {
+  if (strlen(file.file) > name_table::kMaxName ||
+      !named_by_another_user(dir, file.file, name_table::hash(file.file)))
+    return kNotInTable;
+  return exclusive ? -EEXIST : -EACCES;
+}
+
 }  // namespace
 
 int open(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t mode) {
@@ -655,8 +752,11 @@ int open(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t m
   dirst.st_ino = ino;
   bool exclusive = (oflag & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
   ensure_fork_handler();
-  if (const Table* t = table(dir, dirst, file, (oflag & O_CREAT) != 0); t != nullptr) {
-    int r = table_open(t, dir, dirst, file, oflag, mode, Contents{name_table::kShm, nullptr, 0});
+  {
+    const Table* t = table(dir, dirst, file, (oflag & O_CREAT) != 0);
+    int r = t != nullptr ? table_open(t, dir, dirst, file, oflag, mode,
+                                      Contents{name_table::kShm, nullptr, 0})
+                         : without_own_table(dir, file, exclusive);
     if (r != kNotInTable) return r;
   }
   // Creators and unlinkers racing can bounce us between "exists" and "does
@@ -690,8 +790,10 @@ int unlink(int dir, dev_t dev, ino_t ino, const IpcName& file) {
   struct stat dirst;
   dirst.st_dev = dev;
   dirst.st_ino = ino;
-  if (const Table* t = table(dir, dirst, file, /*create=*/false); t != nullptr) {
-    int r = table_unlink(t, dir, dirst, file);
+  {
+    const Table* t = table(dir, dirst, file, /*create=*/false);
+    int r = t != nullptr ? table_unlink(t, dir, dirst, file)
+                         : without_own_table(dir, file, /*exclusive=*/false);
     if (r != kNotInTable) return r;
   }
   Channel* c = current_channel();
@@ -716,7 +818,9 @@ int open_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag,
   dirst.st_ino = ino;
   ensure_fork_handler();
   const Table* t = table(dir, dirst, file, (oflag & O_CREAT) != 0);
-  return t == nullptr ? kNotInTable : table_open(t, dir, dirst, file, oflag, mode, contents);
+  bool exclusive = (oflag & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
+  return t == nullptr ? without_own_table(dir, file, exclusive)
+                      : table_open(t, dir, dirst, file, oflag, mode, contents);
 }
 
 int unlink_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file) {
@@ -724,7 +828,8 @@ int unlink_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file) {
   dirst.st_dev = dev;
   dirst.st_ino = ino;
   const Table* t = table(dir, dirst, file, /*create=*/false);
-  return t == nullptr ? kNotInTable : table_unlink(t, dir, dirst, file);
+  return t == nullptr ? without_own_table(dir, file, /*exclusive=*/false)
+                      : table_unlink(t, dir, dirst, file);
 }
 
 int open_record(int record, int flags, int dir, const struct stat* dirst) {

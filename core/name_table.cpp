@@ -27,13 +27,13 @@ uint64_t pid_namespace() {
 bool valid_file(int fd, uid_t euid) {
   struct stat st;
   return sys::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == euid &&
-         (st.st_mode & 07777) == 0600 && st.st_nlink == 1 && (size_t)st.st_size == kTableSize;
+         (st.st_mode & 07777) == kFileMode && st.st_nlink == 1 && (size_t)st.st_size == kTableSize;
 }
 
 // A new table file at `name`: written whole, then linked, so that nobody sees
 // it half made.  -EEXIST when another process linked one first.
 int create_file(int dir, const char* name) {
-  int fd = sys::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  int fd = sys::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, kFileMode);
   if (fd < 0) return fd;
   Header h{};
   memcpy(h.magic, kMagic, sizeof h.magic);
@@ -41,7 +41,7 @@ int create_file(int dir, const char* name) {
   h.slots_per_bucket = kSlotsPerBucket;
   h.slot_size = sizeof(Slot);
   h.pid_ns = pid_namespace();
-  int r = sys::fchmod(fd, 0600);  // whatever the umask took away
+  int r = sys::fchmod(fd, kFileMode);  // whatever the umask took away
   if (r == 0) r = sys::ftruncate(fd, (off_t)kTableSize);
   if (r == 0 && sys::pwrite(fd, &h, sizeof h, 0) != (long)sizeof h) r = -EIO;
   if (r == 0) {

@@ -8,7 +8,7 @@
 // so that every process, old or new, agrees on one set of names.  Its pages
 // are written back in the background, like any shared file mapping.
 //
-// Trust: the file is the user's own (owner, mode 0600, one link, its size and
+// Trust: the file is the user's own (owner, mode 0644, one link, its size and
 // magic are checked when it is opened), so only that user's processes write
 // it, as only they could write the record files it replaces.  What a slot
 // names is proven before use: a reopened memfd must be the slot's inode.
@@ -36,6 +36,9 @@ inline constexpr uint32_t kSlotsPerBucket = 8;
 inline constexpr uint32_t kSlots = kBuckets * kSlotsPerBucket;
 inline constexpr size_t kMaxName = 79;  // longer names are record files
 inline constexpr char kMagic[8] = {'L', 'S', 'H', 'M', 'T', 'B', '5', '\0'};
+// Readable by everyone, so that other users see which names are taken (as a
+// listing of /dev/shm shows them); written only by its owner.
+inline constexpr mode_t kFileMode = 0644;
 
 enum SlotState : uint32_t { kFree = 0, kLive = 1, kUnlinked = 2 };
 enum Kind : uint32_t { kShm = 1, kSem = 2 };

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "fd_registry.h"
 #include "linux_syscall.h"
 #include "mutex.h"
 
@@ -42,20 +43,32 @@ int read_from_proc() {
 
 }  // namespace
 
+// The lock is held only inside a fork_registry Section, so that no fork
+// copies it held.
 int current_umask() {
   pid_t self = sys::getpid();
-  MutexLock hold(g_mutex);
-  if (interposed() && g_pid == self) return (int)g_mask;
+  if (interposed()) {
+    fd_registry::Section section;
+    MutexLock hold(g_mutex);
+    if (g_pid == self) return (int)g_mask;
+  }
   int mask = read_from_proc();
   if (mask >= 0 && interposed()) {
-    g_pid = self;
-    g_mask = (mode_t)mask;
+    fd_registry::Section section;
+    MutexLock hold(g_mutex);
+    // Unless umask() changed it meanwhile, which the value read may predate.
+    if (g_pid != self) {
+      g_pid = self;
+      g_mask = (mode_t)mask;
+    }
   }
   return mask;
 }
 
 mode_t set_umask(mode_t mask) {
+  fd_registry::ensure_fork_handler();
   pid_t self = sys::getpid();
+  fd_registry::Section section;
   MutexLock hold(g_mutex);
   auto old = (mode_t)sys::call(SYS_umask, mask & 0777);
   g_pid = self;
