@@ -14,6 +14,7 @@ std::atomic<int> g_inflight[kSlots];
 std::atomic<int> g_handlers{0};  // 0 none, 1 registering, 2 registered
 std::atomic<int> g_in_section{0};
 std::atomic<bool> g_forking{false};
+std::atomic<pid_t> g_pid{0};  // 0: not known (at start, and in a forked child)
 
 void yield() { sys::call(SYS_sched_yield); }
 
@@ -30,6 +31,7 @@ void fork_child() {
     if (fd >= 0) sys::close(fd);
   }
   g_in_section.store(0, std::memory_order_relaxed);
+  g_pid.store(0, std::memory_order_relaxed);
   g_forking.store(false, std::memory_order_seq_cst);
 }
 
@@ -56,6 +58,15 @@ Section::Section() {
   }
 }
 Section::~Section() { g_in_section.fetch_sub(1, std::memory_order_seq_cst); }
+
+pid_t self_pid() {
+  pid_t pid = g_pid.load(std::memory_order_relaxed);
+  if (pid != 0 && g_handlers.load(std::memory_order_acquire) == 2) return pid;
+  pid = sys::getpid();
+  // Kept only once the child handler that forgets it is in place.
+  if (g_handlers.load(std::memory_order_acquire) == 2) g_pid.store(pid, std::memory_order_relaxed);
+  return pid;
+}
 
 int track(int fd) {
   if (fd < 0 || g_handlers.load(std::memory_order_acquire) != 2) return -1;

@@ -26,6 +26,12 @@ class Section {
   Section& operator=(const Section&) = delete;
 };
 
+// This process's pid, without a system call once the fork handlers are in
+// place (a forked child asks again).  A child made by a raw clone(), which
+// runs no fork handler, would see its parent's: such children run no
+// library code before they exec.
+pid_t self_pid();
+
 // Registers `fd` (closed in a forked child): its slot, or -1 (not tracked).
 int track(int fd);
 // Unregisters slot `slot` (-1: none).

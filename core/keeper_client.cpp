@@ -378,4 +378,8 @@ int ask_keeper(int dir, const struct stat& dirst, const keeper::Request& req, In
 
 Channel* current_channel() { return g_channel.load(std::memory_order_acquire); }
 
+int connect_to_keeper(int dir, const struct stat& dirst, bool start, InFlight* out, pid_t* peer) {
+  return connect_keeper(dir, dirst, start, out, nullptr, 0, peer);
+}
+
 }  // namespace lambshm::memfd_store

@@ -54,4 +54,8 @@ int send_one_way(int dir, const struct stat& dirst, bool start, const keeper::Re
 int ask_keeper(int dir, const struct stat& dirst, const keeper::Request& req, InFlight* fd,
                pid_t named = 0);
 
+// A connection of its own to the keeper of `dir` (started when `start`),
+// greeted: 0 with it in *out and the keeper's pid in *peer, or -errno.
+int connect_to_keeper(int dir, const struct stat& dirst, bool start, InFlight* out, pid_t* peer);
+
 }  // namespace lambshm::memfd_store

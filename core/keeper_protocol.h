@@ -102,9 +102,9 @@ enum class Op : uint32_t {
   // it exactly while that slot is live at that generation, and writes itself
   // into the slot as its holder.
   kHoldSlot = 5,
-  // One-way: slot `slot` at generation `gen` was unlinked (a hint: the
-  // keeper's sweep finds it out too).
-  kDropSlot = 6,
+  // One-way, on a process's pool connection: asks for `flags` (1 to
+  // kBatchMax) fresh memfds, which come back as one Batch.
+  kRefill = 7,
 };
 // Bumped, with the socket name's version (socket_address), whenever a
 // message or the record changes: keepers of two versions never meet.
@@ -118,7 +118,24 @@ struct Request {
   char name[NAME_MAX + 1];    // the record's name in the directory
   uint32_t flags;             // 0, or (kHold) kForwarded
   static constexpr uint32_t kForwarded = 1;  // from a full retired keeper: rewrite the record
-  uint32_t slot, gen;         // kHoldSlot, kDropSlot
+  uint32_t slot, gen;         // kHoldSlot
+};
+
+// Memfds made in advance for one process's creates (memfd_store.cpp), with
+// their descriptors in the keeper, which holds a copy of each.  A create
+// names the keeper's copy in its slot (keeper_pid, keeper_fd) and sends
+// nothing; the keeper finds out which it used from the table, and closes
+// the unused ones when the process's pool connection closes.
+inline constexpr int kBatchMax = 16;
+inline constexpr uint32_t kBatchMagic = 0x4c534235;  // "LSB5"
+struct Batch {
+  uint32_t magic;
+  uint32_t count;  // descriptors in the message, in this order; 0: none to spare
+  struct Entry {
+    int32_t keeper_fd;
+    uint32_t reserved;
+    uint64_t dev, ino;
+  } entries[kBatchMax];
 };
 
 struct Reply {
@@ -191,11 +208,13 @@ struct Incoming {
 inline bool valid_request(Request* req, long n) {
   if (n != (long)sizeof *req || req->magic != kRequestMagic) return false;
   if (req->op != Op::kHold && req->op != Op::kDrop && req->op != Op::kGet &&
-      req->op != Op::kClear && req->op != Op::kHoldSlot && req->op != Op::kDropSlot)
+      req->op != Op::kClear && req->op != Op::kHoldSlot &&
+      req->op != Op::kRefill)
     return false;
+  if (req->op == Op::kRefill) return req->flags >= 1 && req->flags <= (uint32_t)kBatchMax;
   req->name[NAME_MAX] = '\0';
   const char* name = req->name;
-  if (req->op == Op::kHoldSlot || req->op == Op::kDropSlot) return req->slot < kTableSlots;
+  if (req->op == Op::kHoldSlot) return req->slot < kTableSlots;
   bool needs_name = req->op != Op::kGet;
   if (!needs_name) return true;
   if (name[0] == '\0' || __builtin_strcmp(name, ".") == 0 || __builtin_strcmp(name, "..") == 0)

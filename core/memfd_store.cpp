@@ -44,6 +44,7 @@
 #include "fd_registry.h"
 #include "keeper_client.h"
 #include "keeper_protocol.h"
+#include "memfd_pool.h"
 #include "linux_syscall.h"
 #include "mutex.h"
 #include "name_table.h"
@@ -403,21 +404,33 @@ int taken(int dir, const struct stat& dirst, const IpcName& file) {
 // answered as another user's file would be: EEXIST for an exclusive create,
 // EACCES otherwise (as a record of theirs was).  Their tables are read with
 // pread, never mapped: their owner could truncate one under us.  Which users
-// have one is read from the directory again only when its mtime changes.
+// have one is read from the directory again when its mtime changes, at most
+// every kRelistMs (a busy directory is not listed on every call).
+//
+// The same listing says whether the directory holds anything but tables: if
+// not, and its mtime has not changed since, no file can be at a name and a
+// create skips looking for one.  Trusted only when the listing began well
+// after that mtime (kQuietMs): timestamps are coarse, and a change in the
+// same tick as the listing would leave the mtime as it was.
 
 struct Foreign {
   struct timespec mtime;
   dev_t dev;
   ino_t ino;
   uid_t euid;  // whose tables are not foreign
+  int64_t listed_at_ms;  // CLOCK_MONOTONIC
+  bool only_tables;      // the listing found nothing else (and began well after mtime)
   int count;
   char names[8][32];
 };
+constexpr int64_t kRelistMs = 100;
+constexpr int64_t kQuietMs = 50;
 Mutex g_foreign_mutex;
 Foreign g_foreign{};
 
 void find_foreign_tables(int dir, uid_t euid, Foreign* out) {
   out->count = 0;
+  out->only_tables = true;
   char mine[64];
   name_table::file_name(euid, mine, sizeof mine);
   InFlight fds([&] { return sys::openat(dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); });
@@ -431,6 +444,8 @@ void find_foreign_tables(int dir, uid_t euid, Foreign* out) {
       memcpy(&reclen, buf + off + 16, sizeof reclen);
       const char* name = buf + off + 19;
       off += reclen;
+      bool dots = name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+      if (!name_table::is_table_file(name)) out->only_tables = out->only_tables && dots;
       if (!name_table::is_table_file(name) || strcmp(name, mine) == 0 ||
           strlen(name) >= sizeof out->names[0] || out->count == 8)
         continue;
@@ -439,31 +454,42 @@ void find_foreign_tables(int dir, uid_t euid, Foreign* out) {
   }
 }
 
-// Whether `name` is live in another user's table in `dir`.
-bool named_by_another_user(int dir, const char* name, uint32_t h) {
+int64_t monotonic_ms();
+
+// Whether `name` is live in another user's table in `dir`; *no_files (when
+// given): whether the directory is known to hold no file at any name.
+bool named_by_another_user(int dir, const char* name, uint32_t h, uid_t euid,
+                           bool* no_files = nullptr) {
   struct stat dst;
   if (sys::fstat(dir, &dst) != 0) return false;
   Foreign f;
-  uid_t euid = sys::geteuid();
-  auto current = [&](const Foreign& g) {
-    return g.dev == dst.st_dev && g.ino == dst.st_ino && g.euid == euid &&
-           g.mtime.tv_sec == dst.st_mtim.tv_sec && g.mtime.tv_nsec == dst.st_mtim.tv_nsec;
+  auto same_mtime = [&](const Foreign& g) {
+    return g.mtime.tv_sec == dst.st_mtim.tv_sec && g.mtime.tv_nsec == dst.st_mtim.tv_nsec;
   };
   {
     Section section;  // no fork while the lock is held
     MutexLock hold(g_foreign_mutex);
     f = g_foreign;
   }
-  if (!current(f)) {
+  int64_t now = monotonic_ms();
+  bool ours = f.dev == dst.st_dev && f.ino == dst.st_ino && f.euid == euid;
+  if (!ours || (!same_mtime(f) && now - f.listed_at_ms >= kRelistMs)) {
+    struct timespec began;
+    clock_gettime(CLOCK_REALTIME, &began);
     find_foreign_tables(dir, euid, &f);
+    int64_t quiet_ms = (began.tv_sec - dst.st_mtim.tv_sec) * 1000 +
+                       (began.tv_nsec - dst.st_mtim.tv_nsec) / 1000000;
+    f.only_tables = f.only_tables && quiet_ms >= kQuietMs;
     f.euid = euid;
     f.dev = dst.st_dev;
     f.ino = dst.st_ino;
     f.mtime = dst.st_mtim;
+    f.listed_at_ms = now;
     Section section;
     MutexLock hold(g_foreign_mutex);
     g_foreign = f;
   }
+  if (no_files != nullptr) *no_files = f.only_tables && same_mtime(f);
   for (int k = 0; k < f.count; ++k) {
     InFlight fd([&] {
       return sys::openat(dir, f.names[k], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -568,39 +594,68 @@ int open_slot(const SlotView& v, int flags, int dir, const struct stat& dirst) {
   return lowest(mine.release());
 }
 
+// The memfd for a new object, with its permissions and first bytes: one
+// made in advance by the keeper (memfd_pool.h: *pre filled, and the keeper
+// holds it already), else a new one.  The descriptor, or kUsePlainFile.
+int new_memfd(const struct stat& dirst, uid_t euid, const IpcName& file, mode_t perm,
+              const Contents& contents, Premade* pre, struct stat* mst) {
+  InFlight m;
+  if (take_premade(dirst, euid, pre)) {
+    m = InFlight(InFlight::Adopt{}, pre->fd);
+    // Still ours?  The program may have closed the number, or put another file there.
+    if (sys::fstat(m.get(), mst) != 0 || (uint64_t)mst->st_dev != pre->dev ||
+        (uint64_t)mst->st_ino != pre->ino) {
+      m.release();
+      pre->keeper = 0;
+    }
+  } else {
+    pre->keeper = 0;
+  }
+  if (pre->keeper == 0) {
+    char label[NAME_MAX + 16];
+    snprintf(label, sizeof label, "lambshm:%s", file.file);
+    m = InFlight([&] { return sys::memfd_create(label, MFD_CLOEXEC); });
+    if (!m.valid()) {
+      debug_log("memfd_create: %s: %s is a plain file", strerror(-m.get()), file.file);
+      return kUsePlainFile;
+    }
+  }
+  if (sys::fchmod(m.get(), perm) < 0 || (pre->keeper == 0 && sys::fstat(m.get(), mst) < 0))
+    return kUsePlainFile;
+  // Its first bytes, before anyone can open it by name.
+  if (contents.size != 0) {
+    long w = sys::pwrite(m.get(), contents.bytes, contents.size, 0);
+    if (w != (long)contents.size) return w < 0 ? (int)w : -ENOSPC;
+  }
+  return m.release();
+}
+
 // Makes the object of `file` in the free slot `s` (the caller holds its
-// bucket's lock): the caller's descriptor, with the memfd for the keeper in
-// *memfd (the same number for O_RDWR) and the slot in *v; or
-// kUsePlainFile, or -errno.
-int make_in_slot(const Table* t, Slot* s, const IpcName& file, uint32_t h, int oflag,
-                 mode_t mode, const Contents& contents, InFlight* memfd, SlotView* v) {
+// bucket's lock): the caller's descriptor, with the memfd to hand to the
+// keeper in *memfd (the same number for O_RDWR; none when the keeper made
+// it) and the slot in *v; or kUsePlainFile, or -errno.
+int make_in_slot(const Table* t, Slot* s, const struct stat& dirst, uid_t euid, const IpcName& file,
+                 uint32_t h, int oflag, mode_t mode, const Contents& contents, InFlight* memfd,
+                 SlotView* v) {
   int mask = current_umask();
   if (mask < 0) {
     debug_log("the umask cannot be read (%s): %s is a plain file", strerror(-mask), file.file);
     return kUsePlainFile;
   }
-  char label[NAME_MAX + 16];
-  snprintf(label, sizeof label, "lambshm:%s", file.file);
-  *memfd = InFlight([&] { return sys::memfd_create(label, MFD_CLOEXEC); });
-  if (!memfd->valid()) {
-    debug_log("memfd_create: %s: %s is a plain file", strerror(-memfd->get()), file.file);
-    return kUsePlainFile;
-  }
+  Premade pre;
   struct stat mst;
-  if (sys::fchmod(memfd->get(), (mode & 07777) & ~(mode_t)mask) < 0 ||
-      sys::fstat(memfd->get(), &mst) < 0)
-    return kUsePlainFile;
-  // Its first bytes, before anyone can open it by name.
-  if (contents.size != 0) {
-    long w = sys::pwrite(memfd->get(), contents.bytes, contents.size, 0);
-    if (w != (long)contents.size) return w < 0 ? (int)w : -ENOSPC;
-  }
+  int made = new_memfd(dirst, euid, file, (mode & 07777) & ~(mode_t)mask, contents, &pre, &mst);
+  if (made < 0) return made;
+  InFlight m(InFlight::Adopt{}, made);
   int caller;
-  if ((oflag & O_ACCMODE) == O_RDWR) {
-    caller = memfd->get();  // the lowest free number, as open gives
+  if ((oflag & O_ACCMODE) == O_RDWR && pre.keeper == 0) {
+    caller = m.get();  // made just now: the lowest free number, as open gives
+  } else if ((oflag & O_ACCMODE) == O_RDWR) {
+    caller = sys::fcntl(m.get(), F_DUPFD_CLOEXEC, 0);
+    if (caller < 0) return caller;
   } else {
     char path[48];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", memfd->get());
+    snprintf(path, sizeof path, "/proc/self/fd/%d", m.get());
     caller = sys::openat(AT_FDCWD, path, (oflag & O_ACCMODE) | O_CLOEXEC);
     if (caller < 0) {
       debug_log("cannot reopen a memfd (%s; is /proc mounted?): %s is a plain file",
@@ -611,15 +666,18 @@ int make_in_slot(const Table* t, Slot* s, const IpcName& file, uint32_t h, int o
   s->gen++;
   s->hash = h;
   s->kind = contents.kind;
-  s->keeper_pid = 0;
-  s->keeper_fd = -1;
-  s->creator_pid = sys::getpid();
+  s->keeper_pid = pre.keeper;
+  s->keeper_fd = pre.keeper != 0 ? pre.keeper_fd : -1;
+  s->creator_pid = fd_registry::self_pid();
   s->creator_fd = caller;
   s->dev = mst.st_dev;
   s->ino = mst.st_ino;
   memcpy(s->name, file.file, strlen(file.file) + 1);
   s->state.store(name_table::kLive, std::memory_order_release);
   *v = view(t, s);
+  name_table::post_event(t, v->index, s, name_table::kCreated);
+  if (pre.keeper != 0) return caller;  // `m`, our copy, closes here
+  *memfd = static_cast<InFlight&&>(m);
   return caller;
 }
 
@@ -638,14 +696,14 @@ void hand_over(int dir, const struct stat& dirst, const SlotView& v, int memfd, 
 
 // shm_open, or a semaphore's sem_open, through the table: a descriptor,
 // -errno, kUsePlainFile, or kNotInTable.
-int table_open(const Table* t, int dir, const struct stat& dirst, const IpcName& file, int oflag,
-               mode_t mode, const Contents& contents) {
+int table_open(const Table* t, int dir, const struct stat& dirst, uid_t euid, const IpcName& file,
+               int oflag, mode_t mode, const Contents& contents) {
   uint32_t h = name_table::hash(file.file);
   uint32_t bucket = name_table::bucket_of(h);
   bool creating = (oflag & O_CREAT) != 0;
   bool exclusive = creating && (oflag & O_EXCL) != 0;
   int flags = (oflag & (O_ACCMODE | O_TRUNC)) | O_CLOEXEC;
-  if (creating) {
+  if (creating && !pool_connected(dirst, euid)) {
     // A keeper to hand the memfd to, before anything is made: without one,
     // a plain file (as for a record).
     int err;
@@ -659,27 +717,34 @@ int table_open(const Table* t, int dir, const struct stat& dirst, const IpcName&
     InFlight memfd;
     int made;
     {
-      Locked lock(t, bucket);
+      Locked lock(t, bucket, fd_registry::self_pid());
       if (Slot* s = name_table::find_live(t, file.file, h); s != nullptr) {
         v = view(t, s);
         made = kNotInTable;
       } else if (!creating) {
-        return named_by_another_user(dir, file.file, h) ? -EACCES : kNotInTable;
+        return named_by_another_user(dir, file.file, h, euid) ? -EACCES : kNotInTable;
       } else {
-        // A file at the name (a record, a plain object, something else) is
-        // for the disk path to answer; so is a full bucket.
+        // Another user's name; a file at the name (a record, a plain object,
+        // something else), which is for the disk path to answer; so is a
+        // full bucket.
+        bool no_files = false;
+        if (named_by_another_user(dir, file.file, h, euid, &no_files))
+          return exclusive ? -EEXIST : -EACCES;
         struct stat st;
-        if (sys::fstatat(dir, file.file, &st, AT_SYMLINK_NOFOLLOW) != -ENOENT) return kNotInTable;
-        if (named_by_another_user(dir, file.file, h)) return exclusive ? -EEXIST : -EACCES;
+        if (!no_files && sys::fstatat(dir, file.file, &st, AT_SYMLINK_NOFOLLOW) != -ENOENT)
+          return kNotInTable;
         Slot* free = name_table::find_free(t, h);
         if (free == nullptr) return kNotInTable;
-        made = make_in_slot(t, free, file, h, oflag, mode, contents, &memfd, &v);
+        made = make_in_slot(t, free, dirst, euid, file, h, oflag, mode, contents, &memfd, &v);
         if (made < 0) return made;
       }
     }
     if (made >= 0) {
+      if (!memfd.valid()) return made;  // the keeper made it, and has it
       hand_over(dir, dirst, v, memfd.get(), file.file);
       if (made == memfd.get()) memfd.release();
+      // This process creates: memfds made in advance for its next creates.
+      prepare_pool(dir, dirst, euid);
       return made;
     }
     if (exclusive && held_by_a_keeper(v, dirst)) return -EEXIST;
@@ -691,7 +756,7 @@ int table_open(const Table* t, int dir, const struct stat& dirst, const IpcName&
     if (m != -ENOENT) return m;
     // Nobody holds it: stale (its keeper died), or unlinked meanwhile.
     {
-      Locked lock(t, bucket);
+      Locked lock(t, bucket, fd_registry::self_pid());
       Slot* s = t->slot(v.index);
       if (s->state.load(std::memory_order_relaxed) == name_table::kLive && s->gen == v.gen) {
         debug_log("%s names an object nobody holds: removed", file.file);
@@ -703,37 +768,29 @@ int table_open(const Table* t, int dir, const struct stat& dirst, const IpcName&
 }
 
 // shm_unlink through the table: 0, or kNotInTable.
-int table_unlink(const Table* t, int dir, const struct stat& dirst, const IpcName& file) {
+int table_unlink(const Table* t, int dir, uid_t euid, const IpcName& file) {
   uint32_t h = name_table::hash(file.file);
-  SlotView v;
   {
-    Locked lock(t, name_table::bucket_of(h));
+    Locked lock(t, name_table::bucket_of(h), fd_registry::self_pid());
     Slot* s = name_table::find_live(t, file.file, h);
-    if (s == nullptr) return named_by_another_user(dir, file.file, h) ? -EACCES : kNotInTable;
+    if (s == nullptr) return named_by_another_user(dir, file.file, h, euid) ? -EACCES : kNotInTable;
     s->state.store(name_table::kUnlinked, std::memory_order_release);
-    v = view(t, s);
-  }
-  // Tell the keeper now, if we talk to it already; its sweep finds out anyway.
-  Channel* c = current_channel();
-  if (v.keeper_pid > 0 && c != nullptr && c->keeper == v.keeper_pid && channel_good(c, dirst)) {
-    keeper::Request req = make_request(keeper::Op::kDropSlot, nullptr);
-    req.slot = v.index;
-    req.gen = v.gen;
-    send_one_way(dir, dirst, /*start=*/false, req, nullptr, 0);
+    name_table::post_event(t, name_table::index_of(t, s), s, name_table::kUnlinkedEvent);
   }
   return 0;
 }
 
-const Table* table(int dir, const struct stat& dirst, const IpcName& file, bool create) {
+const Table* table(int dir, const struct stat& dirst, uid_t euid, const IpcName& file,
+                   bool create) {
   if (strlen(file.file) > name_table::kMaxName) return nullptr;
-  return name_table::table_for(dir, dirst.st_dev, dirst.st_ino, create);
+  return name_table::table_for(dir, dirst.st_dev, dirst.st_ino, euid, create);
 }
 
 // open or unlink of `file` by a user with no table of its own: another
 // user's name gets its answer (-EEXIST, -EACCES), anything else kNotInTable.
-int without_own_table(int dir, const IpcName& file, bool exclusive) {
+int without_own_table(int dir, uid_t euid, const IpcName& file, bool exclusive) {
   if (strlen(file.file) > name_table::kMaxName ||
-      !named_by_another_user(dir, file.file, name_table::hash(file.file)))
+      !named_by_another_user(dir, file.file, name_table::hash(file.file), euid))
     return kNotInTable;
   return exclusive ? -EEXIST : -EACCES;
 }
@@ -753,10 +810,11 @@ int open(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t m
   bool exclusive = (oflag & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
   ensure_fork_handler();
   {
-    const Table* t = table(dir, dirst, file, (oflag & O_CREAT) != 0);
-    int r = t != nullptr ? table_open(t, dir, dirst, file, oflag, mode,
+    uid_t euid = sys::geteuid();
+    const Table* t = table(dir, dirst, euid, file, (oflag & O_CREAT) != 0);
+    int r = t != nullptr ? table_open(t, dir, dirst, euid, file, oflag, mode,
                                       Contents{name_table::kShm, nullptr, 0})
-                         : without_own_table(dir, file, exclusive);
+                         : without_own_table(dir, euid, file, exclusive);
     if (r != kNotInTable) return r;
   }
   // Creators and unlinkers racing can bounce us between "exists" and "does
@@ -791,9 +849,10 @@ int unlink(int dir, dev_t dev, ino_t ino, const IpcName& file) {
   dirst.st_dev = dev;
   dirst.st_ino = ino;
   {
-    const Table* t = table(dir, dirst, file, /*create=*/false);
-    int r = t != nullptr ? table_unlink(t, dir, dirst, file)
-                         : without_own_table(dir, file, /*exclusive=*/false);
+    uid_t euid = sys::geteuid();
+    const Table* t = table(dir, dirst, euid, file, /*create=*/false);
+    int r = t != nullptr ? table_unlink(t, dir, euid, file)
+                         : without_own_table(dir, euid, file, /*exclusive=*/false);
     if (r != kNotInTable) return r;
   }
   Channel* c = current_channel();
@@ -817,19 +876,21 @@ int open_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag,
   dirst.st_dev = dev;
   dirst.st_ino = ino;
   ensure_fork_handler();
-  const Table* t = table(dir, dirst, file, (oflag & O_CREAT) != 0);
+  uid_t euid = sys::geteuid();
+  const Table* t = table(dir, dirst, euid, file, (oflag & O_CREAT) != 0);
   bool exclusive = (oflag & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
-  return t == nullptr ? without_own_table(dir, file, exclusive)
-                      : table_open(t, dir, dirst, file, oflag, mode, contents);
+  return t == nullptr ? without_own_table(dir, euid, file, exclusive)
+                      : table_open(t, dir, dirst, euid, file, oflag, mode, contents);
 }
 
 int unlink_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file) {
   struct stat dirst;
   dirst.st_dev = dev;
   dirst.st_ino = ino;
-  const Table* t = table(dir, dirst, file, /*create=*/false);
-  return t == nullptr ? without_own_table(dir, file, /*exclusive=*/false)
-                      : table_unlink(t, dir, dirst, file);
+  uid_t euid = sys::geteuid();
+  const Table* t = table(dir, dirst, euid, file, /*create=*/false);
+  return t == nullptr ? without_own_table(dir, euid, file, /*exclusive=*/false)
+                      : table_unlink(t, dir, euid, file);
 }
 
 int open_record(int record, int flags, int dir, const struct stat* dirst) {

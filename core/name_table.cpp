@@ -108,8 +108,7 @@ struct Cached {
 std::atomic<Cached*> g_cached{nullptr};
 }  // namespace
 
-const Table* table_for(int dir, dev_t dev, ino_t ino, bool create) {
-  uid_t euid = sys::geteuid();
+const Table* table_for(int dir, dev_t dev, ino_t ino, uid_t euid, bool create) {
   Cached* c = g_cached.load(std::memory_order_acquire);
   if (c != nullptr && c->dev == dev && c->ino == ino && c->euid == euid) return c->table;
   const Table* t = map_table(dir, euid, create);
@@ -147,8 +146,9 @@ int64_t now_ms() {
 }
 }  // namespace
 
-Locked::Locked(const Table* t, uint32_t bucket, int try_for_ms) : lock_(t->lock(bucket)) {
-  uint32_t self = (uint32_t)sys::getpid();
+Locked::Locked(const Table* t, uint32_t bucket, pid_t holder, int try_for_ms)
+    : lock_(t->lock(bucket)) {
+  auto self = (uint32_t)holder;
   uint32_t expected = 0;
   held_ = lock_->owner.compare_exchange_strong(expected, self, std::memory_order_acquire,
                                                std::memory_order_relaxed);
@@ -228,6 +228,16 @@ Slot* find_free(const Table* t, uint32_t h) {
   for (uint32_t i = first; i < first + kSlotsPerBucket; ++i)
     if (t->slot(i)->state.load(std::memory_order_relaxed) != kLive) return t->slot(i);
   return nullptr;
+}
+
+void post_event(const Table* t, uint32_t index, const Slot* s, EventKind kind) {
+  uint64_t seq = t->header()->events_head.fetch_add(1, std::memory_order_relaxed);
+  Event* e = t->event(seq);
+  e->slot = index;
+  e->keeper_pid = s->keeper_pid;
+  e->keeper_fd = s->keeper_fd;
+  e->kind = kind;
+  e->seq.store((uint32_t)seq, std::memory_order_release);
 }
 
 void free_slot(Slot* s) {

@@ -66,10 +66,28 @@ struct Header {
   char magic[8];
   uint32_t buckets, slots_per_bucket, slot_size, reserved;
   uint64_t pid_ns;  // the pid namespace whose pids the table holds
+  alignas(64) std::atomic<uint64_t> events_head;  // the next event's sequence number
 };
 
+// What creates and unlinks tell the keepers, with no system call: a ring of
+// events each keeper reads at its own pace (keeper.cpp, read_events()).  A
+// writer takes a sequence number, writes the entry, then its `seq`; a
+// reader trusts an entry whose seq is the one it expects.
+enum EventKind : uint32_t { kCreated = 1, kUnlinkedEvent = 2 };
+struct Event {
+  std::atomic<uint32_t> seq;  // low 32 bits of the sequence number, written last
+  uint32_t slot;
+  int32_t keeper_pid;  // the keeper holding the memfd, as the slot named it
+  int32_t keeper_fd;
+  uint32_t kind;
+  uint32_t reserved[3];
+};
+static_assert(sizeof(Event) == 32);
+inline constexpr uint32_t kEvents = 4096;
+
 inline constexpr size_t kHeaderSize = 4096;
-inline constexpr size_t kLocksOffset = kHeaderSize;
+inline constexpr size_t kEventsOffset = kHeaderSize;
+inline constexpr size_t kLocksOffset = kEventsOffset + kEvents * sizeof(Event);
 inline constexpr size_t kSlotsOffset = kLocksOffset + kBuckets * sizeof(BucketLock);
 inline constexpr size_t kTableSize = kSlotsOffset + (size_t)kSlots * sizeof(Slot);
 
@@ -81,7 +99,14 @@ struct Table {
     return reinterpret_cast<BucketLock*>(base + kLocksOffset) + bucket;
   }
   Slot* slot(uint32_t index) const { return reinterpret_cast<Slot*>(base + kSlotsOffset) + index; }
+  Event* event(uint64_t seq) const {
+    return reinterpret_cast<Event*>(base + kEventsOffset) + (seq % kEvents);
+  }
 };
+
+// Tells the keepers that slot `s` (index `index`) was just made live or
+// unlinked (the caller holds its bucket's lock).
+void post_event(const Table* t, uint32_t index, const Slot* s, EventKind kind);
 
 // The file's name in the backing directory, for user `euid`.
 void file_name(uid_t euid, char* out, size_t size);
@@ -90,11 +115,12 @@ bool is_table_file(const char* name);
 
 uint32_t hash(const char* name);
 
-// This process's table for the directory `dir` (identity dev/ino), opened
+// This process's table for the directory `dir` (identity dev/ino) and user
+// `euid` (the caller's effective uid), opened
 // (created when missing and `create`) and mapped once: nullptr when there is
 // none to be had (no O_TMPFILE, another user's file in the way, another pid
 // namespace's table); then names are record files.
-const Table* table_for(int dir, dev_t dev, ino_t ino, bool create);
+const Table* table_for(int dir, dev_t dev, ino_t ino, uid_t euid, bool create);
 
 // Opens and maps the table file of `euid` in `dir` without caching it (the
 // keeper, and tools): the mapping, or nullptr.
@@ -105,7 +131,8 @@ const Table* map_table(int dir, uid_t euid, bool create);
 // doing left whole slots only.  try_for_ms < 0 waits as long as the holder lives.
 class Locked {
  public:
-  Locked(const Table* t, uint32_t bucket, int try_for_ms = -1);
+  // `self`: the caller's pid, which the lock records as its holder.
+  Locked(const Table* t, uint32_t bucket, pid_t self, int try_for_ms = -1);
   ~Locked();
   Locked(const Locked&) = delete;
   Locked& operator=(const Locked&) = delete;

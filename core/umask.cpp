@@ -46,7 +46,7 @@ int read_from_proc() {
 // The lock is held only inside a fork_registry Section, so that no fork
 // copies it held.
 int current_umask() {
-  pid_t self = sys::getpid();
+  pid_t self = fd_registry::self_pid();
   if (interposed()) {
     fd_registry::Section section;
     MutexLock hold(g_mutex);

@@ -57,6 +57,8 @@ namespace {
 constexpr int kIdleExitMs = 1000;
 constexpr int kSweepMs = 2000;
 constexpr int kBatchMs = 2;
+constexpr int kEventsIdleMs = 256;  // the longest between two reads of the table's events
+constexpr int kStuckEventMs = 100;
 constexpr size_t kBusyBatch = 64;  // messages in one batch: see run()
 constexpr int kPeerTimeoutMs = 250;  // the longest it waits on another keeper
 // Descriptors it keeps free for clients and requests, below its limit.
@@ -119,6 +121,9 @@ struct Held {
   char name[NAME_MAX + 1];
   bool in_table;
   uint32_t slot, gen;
+  // Made in advance and handed to the client on this connection, not yet
+  // seen in a slot (resolve_handed()); -1 otherwise.
+  int handed_to;
 };
 
 // A client connection.  Kept ones (a process's connection, which has sent a
@@ -156,8 +161,11 @@ class Keeper {
   const name_table::Table* table();
   bool slot_live(const Held& h);
   void do_hold_slot(const Request& req, const int* fds, int nfds);
-  void do_drop_slot(const Request& req);
+  void read_events();
+  void event(const name_table::Event& e);
   bool still_named(const Held& h);
+  void do_refill(int conn, const Request& req);
+  void resolve_handed(int gone);
   void unlinked(const char* name);
   void read_unlinks();
   void rewrite_record(Held* h, bool keeper_too = false);
@@ -189,6 +197,10 @@ class Keeper {
   GrowableArray<Held> held_;
   GrowableArray<Client> clients_;
   const name_table::Table* table_ = nullptr;  // mapped at the first slot handed over
+  uint64_t events_tail_ = 0;    // the next event to read
+  int64_t stuck_since_ = 0;     // since when the event at events_tail_ is unwritten
+  int events_every_ms_ = kBatchMs;
+  int64_t next_events_at_ = 0;
   bool retired_ = false;  // see retire()
   bool draining_ = false;
   size_t served_ = 0;  // messages read by serve() since run() last looked
@@ -217,6 +229,7 @@ bool Keeper::record_linked(const char* name, uint64_t rec_dev, uint64_t rec_ino)
 // them without inotify).  A creator links before it hands over, so a record
 // not linked is never merely late.
 void Keeper::sweep() {
+  resolve_handed(-1);
   for (size_t i = 0; i < held_.size();) {
     if (!still_named(held_[i])) drop_at(i);
     else ++i;
@@ -226,11 +239,91 @@ void Keeper::sweep() {
 // Whether what `h` was handed over for still names it: its record is
 // linked, or its slot is live at its generation.
 bool Keeper::still_named(const Held& h) {
+  if (h.handed_to >= 0) return true;  // resolve_handed() decides
   return h.in_table ? slot_live(h) : record_linked(h.name, h.rec_dev, h.rec_ino);
 }
 
+// Memfds made in advance for the client on `conn` (keeper_protocol.h,
+// Batch): each is held from now on, as handed to that connection.  None when
+// there is no room: the client then makes its own and hands it over.
+void Keeper::do_refill(int conn, const Request& req) {
+  Batch batch{};
+  batch.magic = kBatchMagic;
+  int fds[kBatchMax];
+  uint32_t want = req.flags;
+  while (batch.count < want && room() && !retired_ && table() != nullptr) {
+    int m = sys::memfd_create("lambshm", MFD_CLOEXEC);
+    struct stat st;
+    if (m < 0) break;
+    if (sys::fstat(m, &st) < 0) {
+      sys::close(m);
+      break;
+    }
+    Held h{m, (uint64_t)st.st_dev, (uint64_t)st.st_ino, 0, 0, false, {}, true, 0, 0, conn};
+    if (!held_.push(h)) {
+      sys::close(m);
+      break;
+    }
+    batch.entries[batch.count] = {m, 0, h.dev, h.ino};
+    fds[batch.count++] = m;
+  }
+  struct iovec iov = {&batch, sizeof batch};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(kBatchMax * sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (batch.count > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(batch.count * sizeof(int));
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(batch.count * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, batch.count * sizeof(int));
+  }
+  // Not sent (the client is gone, or its buffer is full): the connection's
+  // end reclaims them.
+  sys::sendmsg(conn, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+// Which memfds handed out in advance were used: a live slot names this
+// keeper and that descriptor, with its inode.  Those become held for their
+// slot; those handed to connection `gone` (-1: none) and unused are closed,
+// since the process that had them is gone.  One pass over the table.
+void Keeper::resolve_handed(int gone) {
+  bool any = false;
+  for (const Held& h : held_) any = any || h.handed_to >= 0;
+  if (!any || table() == nullptr) return;
+  for (uint32_t i = 0; i < name_table::kSlots; ++i) {
+    const name_table::Slot* s = table_->slot(i);
+    if (s->state.load(std::memory_order_acquire) != name_table::kLive || s->keeper_pid != self_)
+      continue;
+    for (Held& h : held_) {
+      if (h.handed_to >= 0 && h.memfd == s->keeper_fd && h.dev == s->dev && h.ino == s->ino) {
+        h.handed_to = -1;
+        h.slot = i;
+        h.gen = s->gen;
+        memcpy(h.name, s->name, sizeof s->name);
+        h.name[sizeof s->name - 1] = '\0';
+        // Live at that generation after our read of it, or not: slot_live decides.
+        if (!slot_live(h)) h.gen = ~0u;
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < held_.size();) {
+    if (held_[i].handed_to >= 0 && held_[i].handed_to == gone) drop_at(i);
+    else if (held_[i].handed_to < 0 && held_[i].in_table && !slot_live(held_[i])) drop_at(i);
+    else ++i;
+  }
+}
+
 const name_table::Table* Keeper::table() {
-  if (table_ == nullptr) table_ = name_table::map_table(kDirFd, euid_, /*create=*/false);
+  if (table_ == nullptr) {
+    table_ = name_table::map_table(kDirFd, euid_, /*create=*/false);
+    // Events before now are of memfds this keeper never had.
+    if (table_ != nullptr) events_tail_ = table_->header()->events_head.load();
+  }
   return table_;
 }
 
@@ -254,10 +347,11 @@ void Keeper::do_hold_slot(const Request& req, const int* fds, int nfds) {
     for (int k = 0; k < nfds; ++k) sys::close(fds[k]);
     return;
   }
-  Held h{fds[0], req.dev, req.ino, 0, 0, false, {}, true, req.slot, req.gen};
+  Held h{fds[0], req.dev, req.ino, 0, 0, false, {}, true, req.slot, req.gen, -1};
   name_table::Slot* s = table_->slot(req.slot);
   {
-    name_table::Locked lock(table_, req.slot / name_table::kSlotsPerBucket, kPeerTimeoutMs);
+    name_table::Locked lock(table_, req.slot / name_table::kSlotsPerBucket, self_,
+                           kPeerTimeoutMs);
     if (!slot_live(h)) {
       log("slot %u was unlinked before its hand-over", req.slot);
       sys::close(fds[0]);
@@ -278,13 +372,54 @@ void Keeper::do_hold_slot(const Request& req, const int* fds, int nfds) {
   log("holding %s (slot %u) as fd %d", h.name, req.slot, fds[0]);
 }
 
-void Keeper::do_drop_slot(const Request& req) {
+// The events clients posted in the table (name_table.h) since the last
+// read: a memfd made in advance now names a slot; a slot was unlinked.  Read
+// often while they come, less and less often while none do.  An entry whose
+// writer died before finishing it is skipped after kStuckEventMs.
+void Keeper::read_events() {
+  if (table() == nullptr) return;
+  int64_t now = now_ms();
+  uint64_t head = table_->header()->events_head.load(std::memory_order_acquire);
+  if (head - events_tail_ > name_table::kEvents) {
+    log("%llu events lost: reading the whole table", (unsigned long long)(head - events_tail_));
+    events_tail_ = head - name_table::kEvents;
+    resolve_handed(-1);
+  }
+  bool any = false;
+  while (events_tail_ < head) {
+    const name_table::Event* e = table_->event(events_tail_);
+    if (e->seq.load(std::memory_order_acquire) != (uint32_t)events_tail_) {
+      if (stuck_since_ == 0) stuck_since_ = now;
+      if (now - stuck_since_ < kStuckEventMs) break;
+    } else {
+      any = true;
+      if (e->keeper_pid == self_ && e->slot < name_table::kSlots) event(*e);
+    }
+    stuck_since_ = 0;
+    ++events_tail_;
+  }
+  events_every_ms_ = any ? kBatchMs : (events_every_ms_ * 2 > kEventsIdleMs ? kEventsIdleMs
+                                                                            : events_every_ms_ * 2);
+  next_events_at_ = now + events_every_ms_;
+}
+
+void Keeper::event(const name_table::Event& e) {
   for (size_t i = 0; i < held_.size(); ++i) {
     Held& h = held_[i];
-    if (h.in_table && h.slot == req.slot && h.gen == req.gen) {
-      if (!slot_live(h)) drop_at(i);
-      return;
+    if (h.memfd != e.keeper_fd || !h.in_table) continue;
+    const name_table::Slot* s = table_->slot(e.slot);
+    if (h.handed_to >= 0) {
+      // Made in advance and used for slot e.slot: held for it from now on
+      // (or dropped at once, if it is no longer live there).
+      h.handed_to = -1;
+      h.slot = e.slot;
+      h.gen = s->gen;
+      memcpy(h.name, s->name, sizeof s->name);
+      h.name[sizeof s->name - 1] = '\0';
+      if (e.kind == name_table::kUnlinkedEvent || s->keeper_fd != h.memfd) h.gen = ~0u;
     }
+    if (!slot_live(h)) drop_at(i);
+    return;
   }
 }
 
@@ -308,7 +443,7 @@ void Keeper::do_hold(const Request& req, const int* fds, int nfds) {
     sys::close(fds[0]);
     return;
   }
-  Held h{fds[0], req.dev, req.ino, req.rec_dev, req.rec_ino, false, {}, false, 0, 0};
+  Held h{fds[0], req.dev, req.ino, req.rec_dev, req.rec_ino, false, {}, false, 0, 0, -1};
   memcpy(h.name, req.name, sizeof h.name);
   if (!held_.push(h)) {
     log("out of memory: %s lives only as long as its creator holds it", h.name);
@@ -610,8 +745,8 @@ void Keeper::retire() {
 void Keeper::answer(int conn, Request& req) {
   if (req.op == Op::kDrop) {
     do_drop(req);
-  } else if (req.op == Op::kDropSlot) {
-    do_drop_slot(req);
+  } else if (req.op == Op::kRefill) {
+    do_refill(conn, req);
   } else if (req.op == Op::kGet) {
     drain();
     Held* h = find_memfd(req.dev, req.ino);
@@ -684,7 +819,7 @@ bool Keeper::serve(size_t i) {
       log("no descriptor left to hold %s", req.name);
       continue;
     }
-    if (req.op == Op::kDrop || req.op == Op::kDropSlot) client.kept = true;
+    if (req.op == Op::kDrop) client.kept = true;
     answer(client.fd, req);
   }
 }
@@ -743,6 +878,7 @@ int Keeper::run() {
     if (napping && nap_until < deadline) deadline = nap_until;
     if (paused && accept_paused_until_ < deadline) deadline = accept_paused_until_;
     if (full && now < pass_on_retry_at_ && pass_on_retry_at_ < deadline) deadline = pass_on_retry_at_;
+    if (table_ != nullptr && !held_.empty() && next_events_at_ < deadline) deadline = next_events_at_;
     int64_t wait = deadline > now ? deadline - now : 0;
     struct timespec ts = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000};
     int r = sys::ppoll(pfds.data(), (unsigned)pfds.size(), &ts);
@@ -757,6 +893,7 @@ int Keeper::run() {
       while (i < clients_.size() && clients_[i].fd != pfds[k].fd) ++i;
       if (i == clients_.size()) continue;
       if (!serve(i)) {
+        resolve_handed(clients_[i].fd);  // before its number can be reused
         sys::close(clients_[i].fd);
         clients_.remove_at(i);
       } else {
@@ -782,6 +919,7 @@ int Keeper::run() {
     // at once, so that what is in flight (which a retiring keeper must find
     // room for) stays short.
     if (batch) nap_until = served_ >= kBusyBatch ? 0 : now + kBatchMs;
+    if (table_ != nullptr && now >= next_events_at_) read_events();
     if (now - last_sweep >= kSweepMs) {
       sweep();
       last_sweep = now;
