@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -41,19 +42,47 @@ int read_from_proc() {
   return mask & 0777;
 }
 
+// Not interposed (the overlay): the umask last seen, tagged with the pid.
+std::atomic<uint64_t> g_seen{0};
+constexpr uint64_t kSeen = 1u << 31;
+
+// The umask when umask() is not ours: the value last seen is written back
+// with umask(2), which returns the value it replaces.  When that is the same
+// value, nothing changed, and nobody could see a difference.  When the
+// program changed it since, the stale value was in force for a moment and is
+// replaced at once: other threads creating files in that moment got the
+// process's previous umask.  The first read of a process is from /proc.
+int guessed_umask(pid_t self) {
+  uint64_t seen = g_seen.load(std::memory_order_relaxed);
+  int mask;
+  if ((seen & kSeen) != 0 && (pid_t)(seen >> 32) == self) {
+    auto guess = (mode_t)(seen & 0777);
+    auto now = (mode_t)sys::call(SYS_umask, guess);
+    if (now == guess) return (int)guess;
+    sys::call(SYS_umask, now);
+    mask = (int)now;
+  } else if ((mask = read_from_proc()) < 0) {
+    return mask;
+  }
+  g_seen.store(((uint64_t)(uint32_t)self << 32) | kSeen | (uint64_t)mask,
+               std::memory_order_relaxed);
+  return mask;
+}
+
 }  // namespace
 
 // The lock is held only inside a fork_registry Section, so that no fork
 // copies it held.
 int current_umask() {
   pid_t self = fd_registry::self_pid();
-  if (interposed()) {
+  if (!interposed()) return guessed_umask(self);
+  {
     fd_registry::Section section;
     MutexLock hold(g_mutex);
     if (g_pid == self) return (int)g_mask;
   }
   int mask = read_from_proc();
-  if (mask >= 0 && interposed()) {
+  if (mask >= 0) {
     fd_registry::Section section;
     MutexLock hold(g_mutex);
     // Unless umask() changed it meanwhile, which the value read may predate.

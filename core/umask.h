@@ -2,10 +2,11 @@
 // applies it by hand, as the kernel does to a file (docs/small-objects.md).
 //
 // umask(2) cannot read it without setting it, which races with every other
-// thread, so it is read from /proc/self/status (Linux 4.7) and kept.  The
-// kept value is trusted only while every change goes through umask_changed():
-// the preload library interposes umask() and calls it.  Elsewhere (the
-// overlay, where umask() is libc's own) each read goes to /proc.
+// thread, so it is read from /proc/self/status (Linux 4.7) once and kept.
+// The preload library interposes umask(), which calls set_umask(): the kept
+// value is then always right.  Elsewhere (the overlay, where umask() is
+// libc's own) each create writes the kept value back with umask(2), which
+// says whether it was still right (umask.cpp).
 #pragma once
 
 #include <sys/types.h>
