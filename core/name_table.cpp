@@ -79,6 +79,8 @@ const Table* map_table(int dir, uid_t euid, bool create) {
   }
   if (fd < 0) return nullptr;
   bool ok = valid_file(fd, euid);
+  struct stat st;
+  ok = ok && sys::fstat(fd, &st) == 0;
   long addr = ok ? sys::mmap(nullptr, kTableSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : -1;
   sys::close(fd);
   if (!ok || sys::is_error(addr)) return nullptr;
@@ -95,7 +97,23 @@ const Table* map_table(int dir, uid_t euid, bool create) {
     return nullptr;
   }
   t->base = reinterpret_cast<char*>(addr);
+  t->dev = st.st_dev;
+  t->ino = st.st_ino;
   return t;
+}
+
+bool still_linked(const Table* t, int dir, uid_t euid) {
+  char name[64];
+  file_name(euid, name, sizeof name);
+  struct stat d, st;
+  return sys::fstat(dir, &d) == 0 && d.st_nlink > 0 &&
+         sys::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == t->dev &&
+         st.st_ino == t->ino;
+}
+
+void unmap_table(const Table* t) {
+  sys::munmap(t->base, kTableSize);
+  free(const_cast<Table*>(t));
 }
 
 namespace {
@@ -104,20 +122,41 @@ struct Cached {
   ino_t ino;
   uid_t euid;
   const Table* table;
+  std::atomic<int64_t> checked_at_ms;  // CLOCK_MONOTONIC
 };
 std::atomic<Cached*> g_cached{nullptr};
+// How often a process checks that its table is still the one linked: a
+// table deleted by hand must not leave two processes with two tables.
+constexpr int64_t kRecheckMs = 100;
+
+int64_t monotonic_ms() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 }  // namespace
 
 const Table* table_for(int dir, dev_t dev, ino_t ino, uid_t euid, bool create) {
   Cached* c = g_cached.load(std::memory_order_acquire);
-  if (c != nullptr && c->dev == dev && c->ino == ino && c->euid == euid) return c->table;
+  int64_t now = monotonic_ms();
+  if (c != nullptr && c->dev == dev && c->ino == ino && c->euid == euid) {
+    if (now - c->checked_at_ms.load(std::memory_order_relaxed) < kRecheckMs) return c->table;
+    if (still_linked(c->table, dir, euid)) {
+      c->checked_at_ms.store(now, std::memory_order_relaxed);
+      return c->table;
+    }
+  }
   const Table* t = map_table(dir, euid, create);
   if (t == nullptr) return nullptr;
   // Published and never freed: another thread may be using an older one (a
-  // directory replaced, or a changed euid, costs one mapping each).
+  // directory replaced, a table deleted, or a changed euid costs one mapping).
   auto* fresh = static_cast<Cached*>(malloc(sizeof(Cached)));
   if (fresh == nullptr) return t;
-  *fresh = Cached{dev, ino, euid, t};
+  fresh->dev = dev;
+  fresh->ino = ino;
+  fresh->euid = euid;
+  fresh->table = t;
+  fresh->checked_at_ms.store(now, std::memory_order_relaxed);
   g_cached.store(fresh, std::memory_order_release);
   return t;
 }
@@ -138,13 +177,6 @@ bool process_alive(pid_t pid) {
   return paren == nullptr || paren[1] != ' ' || (paren[2] != 'Z' && paren[2] != 'X');
 }
 
-namespace {
-int64_t now_ms() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-}  // namespace
 
 Locked::Locked(const Table* t, uint32_t bucket, pid_t holder, int try_for_ms)
     : lock_(t->lock(bucket)) {
@@ -169,7 +201,7 @@ Locked::Locked(const Table* t, uint32_t bucket, pid_t holder, int try_for_ms)
   }
   // Held for more than a moment: sleep on it, and check now and then that
   // the holder still lives (a process killed inside a change never unlocks).
-  int64_t start = now_ms(), next_check = start + 10;
+  int64_t start = monotonic_ms(), next_check = start + 10;
   for (;;) {
     expected = 0;
     if (lock_->owner.compare_exchange_strong(expected, self, std::memory_order_acquire,
@@ -177,7 +209,7 @@ Locked::Locked(const Table* t, uint32_t bucket, pid_t holder, int try_for_ms)
       held_ = true;
       return;
     }
-    int64_t now = now_ms();
+    int64_t now = monotonic_ms();
     if (try_for_ms >= 0 && now - start >= try_for_ms) return;
     if (now >= next_check) {
       next_check = now + 10;

@@ -94,6 +94,8 @@ inline constexpr size_t kTableSize = kSlotsOffset + (size_t)kSlots * sizeof(Slot
 // A mapped table.
 struct Table {
   char* base;
+  dev_t dev;  // the file's identity: a table deleted and made anew is another
+  ino_t ino;
   Header* header() const { return reinterpret_cast<Header*>(base); }
   BucketLock* lock(uint32_t bucket) const {
     return reinterpret_cast<BucketLock*>(base + kLocksOffset) + bucket;
@@ -125,6 +127,11 @@ const Table* table_for(int dir, dev_t dev, ino_t ino, uid_t euid, bool create);
 // Opens and maps the table file of `euid` in `dir` without caching it (the
 // keeper, and tools): the mapping, or nullptr.
 const Table* map_table(int dir, uid_t euid, bool create);
+// Whether `t` is still the table file of `euid` linked in `dir` (someone may
+// have deleted the file, or the directory).
+bool still_linked(const Table* t, int dir, uid_t euid);
+// Unmaps a table from map_table.
+void unmap_table(const Table* t);
 
 // The lock of one bucket.  A holder that died is detected by the waiters
 // (its pid is gone, or a zombie) and the lock taken over: whatever it was

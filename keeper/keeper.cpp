@@ -229,6 +229,17 @@ bool Keeper::record_linked(const char* name, uint64_t rec_dev, uint64_t rec_ino)
 // them without inotify).  A creator links before it hands over, so a record
 // not linked is never merely late.
 void Keeper::sweep() {
+  // The table deleted (or the directory): its names are gone, and so is
+  // every object only it named.
+  if (table_ != nullptr && !name_table::still_linked(table_, kDirFd, euid_)) {
+    log("the name table is gone: letting its objects go");
+    for (size_t i = 0; i < held_.size();) {
+      if (held_[i].in_table) drop_at(i);
+      else ++i;
+    }
+    name_table::unmap_table(table_);
+    table_ = nullptr;
+  }
   resolve_handed(-1);
   for (size_t i = 0; i < held_.size();) {
     if (!still_named(held_[i])) drop_at(i);
