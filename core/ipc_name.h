@@ -27,6 +27,8 @@ inline constexpr const char kTempSemPrefix[] = ".lambshm-tmp-";
 // The file that marks a backing directory as lambshm's (ownership.h): a
 // reserved name, never an object's (EINVAL).
 inline constexpr const char kDirMarker[] = ".lambshm-dir";
+// The start of a name table's file name (name_table.h): ".lambshm-names.5.<uid>".
+inline constexpr const char kTablePrefix[] = ".lambshm-names.5.";
 
 // Fills `out` and returns 0, or returns -EINVAL / -ENAMETOOLONG.  A null
 // `name` is -EINVAL (glibc would crash).

@@ -11,13 +11,13 @@
 #include <ctime>
 
 #include "futex.h"
+#include "ipc_name.h"
 #include "linux_syscall.h"
 
 namespace lambshm::name_table {
 
 namespace {
 
-constexpr char kPrefix[] = ".lambshm-names.5.";
 
 uint64_t pid_namespace() {
   struct stat st;
@@ -56,10 +56,10 @@ int create_file(int dir, const char* name) {
 }  // namespace
 
 void file_name(uid_t euid, char* out, size_t size) {
-  snprintf(out, size, "%s%u", kPrefix, (unsigned)euid);
+  snprintf(out, size, "%s%u", kTablePrefix, (unsigned)euid);
 }
 
-bool is_table_file(const char* name) { return strncmp(name, kPrefix, sizeof kPrefix - 1) == 0; }
+bool is_table_file(const char* name) { return strncmp(name, kTablePrefix, sizeof kTablePrefix - 1) == 0; }
 
 uint32_t hash(const char* name) {
   uint32_t h = 2166136261u;  // FNV-1a
@@ -123,6 +123,7 @@ struct Cached {
   uid_t euid;
   const Table* table;
   std::atomic<int64_t> checked_at_ms;  // CLOCK_MONOTONIC
+  Cached* older;  // the one this replaced, kept (and reachable) for threads still using it
 };
 std::atomic<Cached*> g_cached{nullptr};
 // How often a process checks that its table is still the one linked: a
@@ -157,6 +158,7 @@ const Table* table_for(int dir, dev_t dev, ino_t ino, uid_t euid, bool create) {
   fresh->euid = euid;
   fresh->table = t;
   fresh->checked_at_ms.store(now, std::memory_order_relaxed);
+  fresh->older = c;
   g_cached.store(fresh, std::memory_order_release);
   return t;
 }

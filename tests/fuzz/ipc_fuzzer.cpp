@@ -29,6 +29,7 @@
 #include <string>
 
 #include "ipc_name.h"
+#include "name_table.h"
 #include "named_sem.h"
 #include "sem_ops.h"
 #include "shm.h"
@@ -55,6 +56,8 @@ int expected_name(const std::string& name, const std::string& prefix, std::strin
   std::string rest = name.substr(start);
   if (rest.empty() || rest.find('/') != std::string::npos || rest == "." || rest == "..")
     return -EINVAL;
+  if (prefix.empty() && (rest == ".lambshm-dir" || rest.compare(0, 17, ".lambshm-names.5.") == 0))
+    return -EINVAL;  // the directory's marker and name tables are nobody's object
   if (prefix.size() + rest.size() > NAME_MAX) return -ENAMETOOLONG;
   *file = prefix + rest;
   return 0;
@@ -170,9 +173,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   closedir(root);
   bool found = made.empty();
+  // A name in the table (memfds on a disk: core/name_table.h) is no file: it
+  // is found there, and unlinked through the API, which keeps the table.
+  if (int dfd = open(g_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    struct stat dst;
+    const lambshm::name_table::Table* t =
+        fstat(dfd, &dst) == 0
+            ? lambshm::name_table::table_for(dfd, dst.st_dev, dst.st_ino, geteuid(), false)
+            : nullptr;
+    for (uint32_t i = 0; t != nullptr && i < lambshm::name_table::kSlots; ++i) {
+      const lambshm::name_table::Slot* slot = t->slot(i);
+      if (slot->state.load() != lambshm::name_table::kLive) continue;
+      std::string live = slot->name;
+      if (live == made) found = true;
+      if (live.compare(0, 4, "sem.") == 0) lambshm::named_sem::unlink(live.c_str() + 4);
+      else lambshm::shm::unlink(live.c_str());
+    }
+    close(dfd);
+  }
   if (DIR* d = opendir(g_dir.c_str())) {
     while (dirent* e = readdir(d)) {
       if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+      if (lambshm::name_table::is_table_file(e->d_name)) continue;
       struct stat st;
       if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
         fail("something other than a regular file in the backing directory", name);
