@@ -204,7 +204,7 @@ void list_table(int dir_fd, const struct stat& dir_st, double now, Vec<Object>* 
     }
     for (uint32_t i = 0; i < name_table::kSlotsPerBucket; ++i) {
       if (!live[i]) continue;
-      const name_table::Slot& s = copies[i];
+      name_table::Slot& s = copies[i];
       char name[sizeof s.name];
       memcpy(name, s.name, sizeof name);
       name[sizeof name - 1] = '\0';
@@ -220,12 +220,32 @@ void list_table(int dir_fd, const struct stat& dir_st, double now, Vec<Object>* 
         o.kind = Kind::kSem;
         o.name = o.file + sizeof kSemPrefix - 1;
       }
-      pid_t pid = s.keeper_pid;
-      int fd = s.keeper_fd;
-      if (!holds(pid, fd, s.dev, s.ino, &o.st)) {
-        pid = s.creator_pid;
-        fd = s.creator_fd;
-        if (!holds(pid, fd, s.dev, s.ino, &o.st)) pid = 0;
+      pid_t pid = 0;
+      int fd = -1;
+      bool gone = false;
+      // A memfd on its way to the keeper (the slot has no keeper yet, and a
+      // semaphore's creator has closed its own descriptor) is waited for a
+      // moment before the name is called stale.
+      for (int attempt = 0; attempt < 40; ++attempt) {
+        if (holds(s.keeper_pid, s.keeper_fd, s.dev, s.ino, &o.st)) {
+          pid = s.keeper_pid;
+          fd = s.keeper_fd;
+        } else if (holds(s.creator_pid, s.creator_fd, s.dev, s.ino, &o.st)) {
+          pid = s.creator_pid;
+          fd = s.creator_fd;
+        }
+        if (pid != 0 || s.keeper_pid != 0) break;
+        usleep(5000);
+        name_table::Locked lock(t, b, /*try_for_ms=*/100);
+        const name_table::Slot* now = t->slot(b * name_table::kSlotsPerBucket + i);
+        if (now->state.load(std::memory_order_acquire) != name_table::kLive || now->gen != s.gen)
+          gone = true;  // unlinked or reused meanwhile: not listed
+        if (gone) break;
+        memcpy(static_cast<void*>(&s), now, sizeof s);
+      }
+      if (gone) {
+        free(const_cast<char*>(o.file));
+        continue;
       }
       if (pid == 0) {
         // Nobody holds it: what a name of a dead keeper's is.
