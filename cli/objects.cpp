@@ -77,20 +77,24 @@ double last_change(const struct stat& st) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+// A semaphore's value and waiters from the open file `fd`, if it is still the
+// inode (dev, ino) that was listed.
+void read_semaphore_at(int fd, dev_t dev, ino_t ino, Object* o) {
+  struct stat st;
+  if (fd < 0 || sys::fstat(fd, &st) != 0 || st.st_ino != ino || st.st_dev != dev) return;
+  sem::Layout layout;
+  if (pread(fd, &layout, sizeof layout, 0) != (ssize_t)sizeof layout) return;
+  o->sem_ok = true;
+  o->sem_value = (uint32_t)(layout.data & sem::kValueMask);
+  o->sem_waiters = (uint32_t)(layout.data >> sem::kWaitersShift);
+}
+
 // Reads a semaphore's value without mapping it (a file that shrank under us
 // must not SIGBUS the tool) and only if the file is still the one we listed.
 void read_semaphore(int dir_fd, Object* o) {
   if ((size_t)o->st.st_size != sizeof(sem_t)) return;
   UniqueFd fd(sys::openat(dir_fd, o->file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  if (!fd.valid()) return;
-  struct stat st;
-  if (sys::fstat(fd.get(), &st) != 0 || st.st_ino != o->st.st_ino || st.st_dev != o->st.st_dev)
-    return;
-  sem::Layout layout;
-  if (pread(fd.get(), &layout, sizeof layout, 0) != (ssize_t)sizeof layout) return;
-  o->sem_ok = true;
-  o->sem_value = (uint32_t)(layout.data & sem::kValueMask);
-  o->sem_waiters = (uint32_t)(layout.data >> sem::kWaitersShift);
+  read_semaphore_at(fd.get(), o->st.st_dev, o->st.st_ino, o);
 }
 
 // A memfd object's record: its size, times and inode from the memfd.
@@ -172,15 +176,7 @@ void read_table_semaphore(pid_t pid, int fd, Object* o) {
   char path[48];
   snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
   UniqueFd m(sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
-  struct stat st;
-  if (!m.valid() || sys::fstat(m.get(), &st) != 0 || st.st_ino != o->use_ino ||
-      st.st_dev != o->use_dev)
-    return;
-  sem::Layout layout;
-  if (pread(m.get(), &layout, sizeof layout, 0) != (ssize_t)sizeof layout) return;
-  o->sem_ok = true;
-  o->sem_value = (uint32_t)(layout.data & sem::kValueMask);
-  o->sem_waiters = (uint32_t)(layout.data >> sem::kWaitersShift);
+  read_semaphore_at(m.get(), o->use_dev, o->use_ino, o);
 }
 
 // Appends the live names of the caller's table: each slot copied under its
