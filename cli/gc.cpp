@@ -89,6 +89,8 @@ enum class Fate { kRemove, kInUse, kNewer, kForeign };
 // The rule: what gc does with an entry.
 Fate fate_of(const Object& o, uint64_t older_than) {
   if (o.kind == Kind::kOther) return Fate::kForeign;
+  // A name nobody holds is gone already but for the name: freed at any age.
+  if (o.in_table && o.stale) return Fate::kRemove;
   if (o.pid_count > 0 || (o.kind == Kind::kSem && o.sem_ok && o.sem_waiters > 0))
     return Fate::kInUse;
   return o.age < (double)older_than ? Fate::kNewer : Fate::kRemove;
@@ -108,11 +110,13 @@ struct Result {
 };
 
 // Removes (unless dry_run) what fate_of says, into `out`.
-void collect(int dir_fd, const Vec<Object>& objects, const Options& options, Result* out) {
+void collect(int dir_fd, const struct stat& dir_st, const Vec<Object>& objects,
+             const Options& options, Result* out) {
   for (const Object& o : objects) {
     Outcome outcome{&o, fate_of(o, options.older_than), 0};
     if (outcome.fate == Fate::kRemove && !options.dry_run) {
-      outcome.error = remove_entry(dir_fd, o.file, o.st);
+      outcome.error = o.in_table ? remove_table_object(dir_fd, dir_st, o)
+                                 : remove_entry(dir_fd, o.file, o.st);
       if (outcome.error == -ENOENT || outcome.error == -ESTALE) continue;  // removed or replaced
     }
     out->outcomes.push(outcome);
@@ -262,7 +266,7 @@ int cmd_gc(int argc, char** argv) {
     }
     find_users(dir_st, &objects, &uninspected);
     warn_uninspected(objects, uninspected, options);
-    collect(fd.get(), objects, options, &result);
+    collect(fd.get(), dir_st, objects, options, &result);
   } else if (!missing) {
     return kExitFailure;
   }

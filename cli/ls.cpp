@@ -16,7 +16,9 @@ constexpr char kHelp[] =
     "semaphore being created or left behind by a killed creator, other for\n"
     "anything lambshm never makes), name, size, owner, mode, age (time since it\n"
     "last changed), a semaphore's value, and the processes that have it open or\n"
-    "mapped.\n"
+    "mapped.  On a disk, the names of memfd objects are in your name table\n"
+    "(.lambshm-names.5.UID, not listed itself): one that nobody holds any more\n"
+    "is marked (stale).\n"
     "\n"
     "  --dir DIR   the backing directory (default: $LAMBSHM_DIR, else /tmp/shm)\n"
     "  --json      one JSON document, for scripts\n"
@@ -45,7 +47,7 @@ void pids_text(const Object& o, Str* out) {
 }
 
 void value_text(const Object& o, Str* out) {
-  if (o.kind != Kind::kSem) {
+  if (o.kind != Kind::kSem || o.stale) {
     out->append('-');
   } else if (!o.sem_ok) {
     out->append("invalid");
@@ -70,6 +72,7 @@ void print_table(const Vec<Object>& objects, const Vec<Uninspected>& uninspected
     c[kKind].append(kind_name(o.kind));
     printable(o.name, &c[kName]);
     if (orphaned(o)) c[kName].append(" (orphaned)");
+    if (o.stale) c[kName].append(" (stale)");
     c[kSize].appendf("%lld", (long long)o.st.st_size);
     owner_text(o.st.st_uid, &c[kOwner]);
     mode_text(o.st.st_mode, &c[kMode]);
@@ -143,7 +146,8 @@ void print_json(const DirChoice& dir, bool exists, const Vec<Object>& objects,
     }
     out.append(", \"pids\": [");
     for (size_t k = 0; k < o.pid_count; ++k) out.appendf("%s%d", k ? ", " : "", (int)o.pids[k]);
-    out.appendf("], \"orphaned\": %s}", orphaned(o) ? "true" : "false");
+    out.appendf("], \"orphaned\": %s, \"stale\": %s}", orphaned(o) ? "true" : "false",
+                o.stale ? "true" : "false");
   }
   out.append(objects.empty() ? "]}\n" : "\n]}\n");
   print(out);

@@ -11,6 +11,7 @@
 #include "keeper_protocol.h"
 #include "linux_syscall.h"
 #include "memfd_store.h"
+#include "name_table.h"
 #include "ownership.h"
 #include "sem_ops.h"
 #include "unique_fd.h"
@@ -76,20 +77,24 @@ double last_change(const struct stat& st) {
   return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+// A semaphore's value and waiters from the open file `fd`, if it is still the
+// inode (dev, ino) that was listed.
+void read_semaphore_at(int fd, dev_t dev, ino_t ino, Object* o) {
+  struct stat st;
+  if (fd < 0 || sys::fstat(fd, &st) != 0 || st.st_ino != ino || st.st_dev != dev) return;
+  sem::Layout layout;
+  if (pread(fd, &layout, sizeof layout, 0) != (ssize_t)sizeof layout) return;
+  o->sem_ok = true;
+  o->sem_value = (uint32_t)(layout.data & sem::kValueMask);
+  o->sem_waiters = (uint32_t)(layout.data >> sem::kWaitersShift);
+}
+
 // Reads a semaphore's value without mapping it (a file that shrank under us
 // must not SIGBUS the tool) and only if the file is still the one we listed.
 void read_semaphore(int dir_fd, Object* o) {
   if ((size_t)o->st.st_size != sizeof(sem_t)) return;
   UniqueFd fd(sys::openat(dir_fd, o->file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  if (!fd.valid()) return;
-  struct stat st;
-  if (sys::fstat(fd.get(), &st) != 0 || st.st_ino != o->st.st_ino || st.st_dev != o->st.st_dev)
-    return;
-  sem::Layout layout;
-  if (pread(fd.get(), &layout, sizeof layout, 0) != (ssize_t)sizeof layout) return;
-  o->sem_ok = true;
-  o->sem_value = (uint32_t)(layout.data & sem::kValueMask);
-  o->sem_waiters = (uint32_t)(layout.data >> sem::kWaitersShift);
+  read_semaphore_at(fd.get(), o->st.st_dev, o->st.st_ino, o);
 }
 
 // A memfd object's record: its size, times and inode from the memfd.
@@ -148,6 +153,113 @@ int for_each_entry(int fd, F f) {
   }
 }
 
+// --- Names in the table (core/name_table.h) ---------------------------------
+
+// The caller's table of the directory, or nullptr (none yet, or not usable).
+const name_table::Table* table_of(int dir_fd, const struct stat& dir_st) {
+  return name_table::table_for(dir_fd, dir_st.st_dev, dir_st.st_ino, /*create=*/false);
+}
+
+// Process `pid`'s descriptor `fd` when it is the memfd (dev, ino): its stat
+// in *st (a stat through the magic link: no open, whatever the memfd's mode).
+bool holds(pid_t pid, int fd, uint64_t dev, uint64_t ino, struct stat* st) {
+  if (pid <= 0 || fd < 0 || !name_table::process_alive(pid)) return false;
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+  return sys::fstatat(AT_FDCWD, path, st, 0) == 0 && (uint64_t)st->st_dev == dev &&
+         (uint64_t)st->st_ino == ino;
+}
+
+// A semaphore's value read from its memfd, held as descriptor `fd` of `pid`.
+void read_table_semaphore(pid_t pid, int fd, Object* o) {
+  if ((size_t)o->st.st_size != sizeof(sem_t)) return;
+  char path[48];
+  snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+  UniqueFd m(sys::openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC));
+  read_semaphore_at(m.get(), o->use_dev, o->use_ino, o);
+}
+
+// Appends the live names of the caller's table: each slot copied under its
+// bucket's lock (whole), then its memfd looked up through its keeper or its
+// creator, as the libraries' open does, with the inode checked.
+void list_table(int dir_fd, const struct stat& dir_st, double now, Vec<Object>* out) {
+  const name_table::Table* t = table_of(dir_fd, dir_st);
+  if (t == nullptr) return;
+  for (uint32_t b = 0; b < name_table::kBuckets; ++b) {
+    name_table::Slot copies[name_table::kSlotsPerBucket];
+    bool live[name_table::kSlotsPerBucket];
+    {
+      // A holder that stays alive inside the lock is waited for a moment;
+      // then the slots are read as they are (a state is written last).
+      name_table::Locked lock(t, b, /*try_for_ms=*/100);
+      for (uint32_t i = 0; i < name_table::kSlotsPerBucket; ++i) {
+        const name_table::Slot* s = t->slot(b * name_table::kSlotsPerBucket + i);
+        live[i] = s->state.load(std::memory_order_acquire) == name_table::kLive;
+        if (live[i]) memcpy(static_cast<void*>(&copies[i]), s, sizeof *s);
+      }
+    }
+    for (uint32_t i = 0; i < name_table::kSlotsPerBucket; ++i) {
+      if (!live[i]) continue;
+      name_table::Slot& s = copies[i];
+      char name[sizeof s.name];
+      memcpy(name, s.name, sizeof name);
+      name[sizeof name - 1] = '\0';
+      Object o{};
+      o.file = xstrdup(name);
+      o.name = o.file;
+      o.in_table = true;
+      o.memfd = true;
+      o.use_dev = (dev_t)s.dev;
+      o.use_ino = (ino_t)s.ino;
+      o.kind = Kind::kShm;
+      if (s.kind == name_table::kSem && strncmp(name, kSemPrefix, sizeof kSemPrefix - 1) == 0) {
+        o.kind = Kind::kSem;
+        o.name = o.file + sizeof kSemPrefix - 1;
+      }
+      pid_t pid = 0;
+      int fd = -1;
+      bool gone = false;
+      // A memfd on its way to the keeper (the slot has no keeper yet, and a
+      // semaphore's creator has closed its own descriptor) is waited for a
+      // moment before the name is called stale.
+      for (int attempt = 0; attempt < 40; ++attempt) {
+        if (holds(s.keeper_pid, s.keeper_fd, s.dev, s.ino, &o.st)) {
+          pid = s.keeper_pid;
+          fd = s.keeper_fd;
+        } else if (holds(s.creator_pid, s.creator_fd, s.dev, s.ino, &o.st)) {
+          pid = s.creator_pid;
+          fd = s.creator_fd;
+        }
+        if (pid != 0 || s.keeper_pid != 0) break;
+        usleep(5000);
+        name_table::Locked lock(t, b, /*try_for_ms=*/100);
+        const name_table::Slot* now = t->slot(b * name_table::kSlotsPerBucket + i);
+        if (now->state.load(std::memory_order_acquire) != name_table::kLive || now->gen != s.gen)
+          gone = true;  // unlinked or reused meanwhile: not listed
+        if (gone) break;
+        memcpy(static_cast<void*>(&s), now, sizeof s);
+      }
+      if (gone) {
+        free(const_cast<char*>(o.file));
+        continue;
+      }
+      if (pid == 0) {
+        // Nobody holds it: what a name of a dead keeper's is.
+        o.stale = true;
+        o.st = {};
+        o.st.st_mode = S_IFREG;
+        o.st.st_uid = sys::geteuid();
+        o.st.st_gid = getegid();
+      } else {
+        o.age = now - last_change(o.st);
+        if (o.age < 0) o.age = 0;
+        if (o.kind == Kind::kSem) read_table_semaphore(pid, fd, &o);
+      }
+      out->push(o);
+    }
+  }
+}
+
 }  // namespace
 
 Kind kind_of(EntryKind kind) {
@@ -176,7 +288,7 @@ int list_objects(int dir_fd, const struct stat& dir_st, Vec<Object>* out) {
     o.age = now - last_change(o.st);
     if (o.age < 0) o.age = 0;
     EntryKind kind = classify_entry(entry, o.st, dir_st);
-    if (kind == EntryKind::kMarker) {
+    if (kind == EntryKind::kMarker || name_table::is_table_file(entry)) {
       free(const_cast<char*>(o.file));
       return;
     }
@@ -190,6 +302,7 @@ int list_objects(int dir_fd, const struct stat& dir_st, Vec<Object>* out) {
     out->push(o);
   });
   if (r < 0) return r;
+  list_table(dir_fd, dir_st, now, out);
   std::sort(out->begin(), out->end(), [](const Object& a, const Object& b) {
     int c = strcmp(a.name, b.name);
     return c != 0 ? c < 0 : a.kind < b.kind;
@@ -349,6 +462,49 @@ int remove_entry(int dir_fd, const char* file, const struct stat& expected) {
   if (S_ISDIR(now.st_mode)) return -EISDIR;
   int r = sys::unlinkat(dir_fd, file, 0);
   return r == -EPERM ? -EACCES : r;
+}
+
+}  // namespace lambshm::cli
+
+namespace lambshm::cli {
+
+bool live_in_table(int dir_fd, const struct stat& dir_st, const char* file, Kind* kind) {
+  if (strlen(file) > name_table::kMaxName) return false;
+  const name_table::Table* t = table_of(dir_fd, dir_st);
+  if (t == nullptr) return false;
+  uint32_t h = name_table::hash(file);
+  name_table::Locked lock(t, name_table::bucket_of(h));
+  const name_table::Slot* s = name_table::find_live(t, file, h);
+  if (s == nullptr) return false;
+  *kind = s->kind == name_table::kSem ? Kind::kSem : Kind::kShm;
+  return true;
+}
+
+int remove_table_object(int dir_fd, const struct stat& dir_st, const Object& o) {
+  IpcName file;
+  if (strlen(o.file) >= sizeof file.file) return -ENAMETOOLONG;
+  memcpy(file.file, o.file, strlen(o.file) + 1);
+  if (o.stale) {
+    // The core's open frees a live name nobody holds (after asking the
+    // keeper, which may have it in flight) and then finds no such name.
+    memfd_store::Contents none{0, nullptr, 0};
+    int m = memfd_store::open_in_table(dir_fd, dir_st.st_dev, dir_st.st_ino, file,
+                                       O_RDONLY | O_CLOEXEC, 0, none);
+    if (m >= 0) sys::close(m);
+    return m == memfd_store::kNotInTable ? 0 : m >= 0 ? -ESTALE : m;
+  }
+  // Still the memfd we listed (an unlink and a new create may have reused the name).
+  const name_table::Table* t = table_of(dir_fd, dir_st);
+  if (t == nullptr) return -ENOENT;
+  uint32_t h = name_table::hash(file.file);
+  {
+    name_table::Locked lock(t, name_table::bucket_of(h));
+    const name_table::Slot* s = name_table::find_live(t, file.file, h);
+    if (s == nullptr) return -ENOENT;
+    if (s->dev != (uint64_t)o.use_dev || s->ino != (uint64_t)o.use_ino) return -ESTALE;
+  }
+  int r = memfd_store::unlink_in_table(dir_fd, dir_st.st_dev, dir_st.st_ino, file);
+  return r == memfd_store::kNotInTable ? -ENOENT : r;
 }
 
 }  // namespace lambshm::cli

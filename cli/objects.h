@@ -61,10 +61,15 @@ struct Object {
   bool stale;
   dev_t use_dev;  // the inode processes have open: the file's, or the memfd's
   ino_t use_ino;
+  // A name of the caller's name table (core/name_table.h), not a file: `st`
+  // is the memfd's (a stale one: nobody holds it, size 0, no age), `file`
+  // the slot's name ("sem.NAME" for a semaphore).
+  bool in_table;
 };
 
-// Every entry of the directory (`dir_st`: its fstat) but its marker, sorted
-// by name then kind; 0 or -errno.
+// Every entry of the directory (`dir_st`: its fstat) but its marker and the
+// name tables, then every live name of the caller's table, sorted by name
+// then kind; 0 or -errno.
 int list_objects(int dir_fd, const struct stat& dir_st, Vec<Object>* out);
 
 // A process whose descriptors and mappings could not be read: another
@@ -93,5 +98,14 @@ namespace lambshm::cli {
 // meanwhile, or -errno.  unlinkat on the directory's descriptor with a single
 // component: never anything outside the directory, never through a symlink.
 int remove_entry(int dir_fd, const char* file, const struct stat& expected);
+
+// The kind of `file` when it is a live name of the caller's table (shm or sem).
+bool live_in_table(int dir_fd, const struct stat& dir_st, const char* file, Kind* kind);
+
+// Removes `file` from the caller's table, as shm_unlink does (the core's
+// memfd_store::unlink_in_table), only if it still names the memfd `o` shows;
+// a stale one (nobody holds it) is freed through the core's open, which asks
+// the keeper first.  0, -ESTALE if it names something else now, -ENOENT.
+int remove_table_object(int dir_fd, const struct stat& dir_st, const Object& o);
 
 }  // namespace lambshm::cli

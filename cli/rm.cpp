@@ -5,11 +5,14 @@
 // (remove_file, the policy), and the messages.
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "args.h"
 #include "commands.h"
 #include "ipc_name.h"
 #include "linux_syscall.h"
+#include "memfd_store.h"
+#include "name_table.h"
 #include "objects.h"
 #include "unique_fd.h"
 
@@ -108,6 +111,23 @@ struct Removal {
 Removal remove_file(int dir_fd, const struct stat& dir_st, const char* file,
                     const Options& options) {
   Removal r{Fate::kMissing, Kind::kOther, file, 0};
+  if (name_table::is_table_file(file)) {
+    r.fate = Fate::kForeign;  // the names themselves, never an object
+    return r;
+  }
+  // A name of the caller's table is unlinked as shm_unlink does (the core's).
+  if (live_in_table(dir_fd, dir_st, file, &r.kind)) {
+    if (r.kind == Kind::kSem) r.name = file + sizeof kSemPrefix - 1;
+    if (options.dry_run) {
+      r.fate = Fate::kWouldRemove;
+      return r;
+    }
+    IpcName name;
+    memcpy(name.file, file, strlen(file) + 1);
+    int e = memfd_store::unlink_in_table(dir_fd, dir_st.st_dev, dir_st.st_ino, name);
+    r.fate = e == 0 ? Fate::kRemoved : Fate::kMissing;  // kNotInTable: unlinked meanwhile
+    return r;
+  }
   struct stat st;
   if (int e = sys::fstatat(dir_fd, file, &st, AT_SYMLINK_NOFOLLOW); e < 0) {
     r.fate = e == -ENOENT ? Fate::kMissing : Fate::kFailed;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -19,6 +20,8 @@
 #include <ctime>
 #include <stdexcept>
 #include <vector>
+
+#include "name_table.h"
 
 extern char** environ;
 
@@ -54,12 +57,38 @@ std::vector<std::string> list_dir(const std::string& path, bool with_marker) {
   if (d == nullptr) return names;
   while (dirent* e = readdir(d)) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    if (!with_marker && strcmp(e->d_name, ".lambshm-dir") == 0) continue;
+    if (!with_marker && (strcmp(e->d_name, ".lambshm-dir") == 0 ||
+                         strncmp(e->d_name, ".lambshm-names.", 15) == 0))
+      continue;
     names.push_back(e->d_name);
   }
   closedir(d);
   std::sort(names.begin(), names.end());
   return names;
+}
+
+bool in_name_table(const std::string& dir, const std::string& name) {
+  namespace nt = lambshm::name_table;
+  std::string path = dir + "/.lambshm-names.5." + std::to_string(geteuid());
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  void* base = mmap(nullptr, nt::kTableSize, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (base == MAP_FAILED) return false;
+  // Every slot, not only the name's bucket: no hash to agree on with the core.
+  const auto* slots = reinterpret_cast<const nt::Slot*>(static_cast<const char*>(base) +
+                                                        nt::kSlotsOffset);
+  bool live = false;
+  for (uint32_t i = 0; i < nt::kSlots && !live; ++i)
+    live = slots[i].state.load(std::memory_order_acquire) == nt::kLive &&
+           strncmp(slots[i].name, name.c_str(), sizeof slots[i].name) == 0;
+  munmap(base, nt::kTableSize);
+  return live;
+}
+
+bool object_named(const std::string& dir, const std::string& name) {
+  struct stat st;
+  return lstat((dir + "/" + name).c_str(), &st) == 0 || in_name_table(dir, name);
 }
 
 std::string unique_name(const char* tag) {

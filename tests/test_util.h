@@ -28,9 +28,17 @@ class TempDir {
 void remove_tree(const std::string& path);
 
 // Entry names of a directory, sorted, without "." and "..", and without the
-// marker of a backing directory lambshm created (core/ownership.h), which
-// is no object, unless `with_marker`.
+// marker of a backing directory lambshm created (core/ownership.h) and the
+// name tables (core/name_table.h), which are no objects, unless `with_marker`.
 std::vector<std::string> list_dir(const std::string& path, bool with_marker = false);
+
+// Whether the backing directory `dir` has an object named `name` (a file
+// name in it: "x" for shm "/x", "sem.x" for a semaphore): a file at the name
+// (a plain object or a record), or a live slot of this user's name table,
+// where a short name of a memfd object lives (docs/small-objects.md).
+bool object_named(const std::string& dir, const std::string& name);
+// Whether `name` is a live slot of this user's name table in `dir`.
+bool in_name_table(const std::string& dir, const std::string& name);
 
 // A name no other test, test run or process uses: "lt<pid>-<n>-<tag>".
 std::string unique_name(const char* tag);

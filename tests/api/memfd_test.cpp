@@ -47,25 +47,48 @@ int in_child(F body) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-TEST(MemfdObject, LivesInMemoryAndIsNamedByARecord) {
-  REQUIRE_MEMFD();
-  std::string name = "/" + unique_name("mem");
+// Creates `name` (0640), checks it is a memfd of that mode that grows like a
+// file, and unlinks it; `named` says how the directory names it meanwhile.
+template <typename Named>
+void check_memfd_life(const std::string& name, Named named) {
   int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0640);
   ASSERT_GE(fd, 0) << strerror(errno);
   EXPECT_EQ(fd_target(fd).rfind("/memfd:", 0), 0u) << fd_target(fd);
   EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
-  struct stat st, rec;
+  struct stat st;
   ASSERT_EQ(fstat(fd, &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0640u & ~0022u & 07777);
-  ASSERT_EQ(stat((backing_dir() + name).c_str(), &rec), 0);
-  EXPECT_EQ(rec.st_mode & 07777, 01600u);  // the owner's alone: its bytes are trusted
+  named();
   ASSERT_EQ(ftruncate(fd, 1 << 20), 0);
   ASSERT_EQ(fstat(fd, &st), 0);
   EXPECT_EQ(st.st_size, 1 << 20);
   close(fd);
   EXPECT_EQ(shm_unlink(name.c_str()), 0);
+  EXPECT_FALSE(object_named(backing_dir(), name.substr(1)));
   EXPECT_EQ(shm_open(name.c_str(), O_RDWR, 0), -1);
   EXPECT_EQ(errno, ENOENT);
+}
+
+TEST(MemfdObject, LivesInMemoryAndIsNamedByATableSlot) {
+  REQUIRE_MEMFD();
+  std::string name = "/" + unique_name("mem");
+  check_memfd_life(name, [&] {
+    // A short name is a slot of the name table: no file at the name.
+    EXPECT_TRUE(in_name_table(backing_dir(), name.substr(1)));
+    struct stat rec;
+    EXPECT_EQ(stat((backing_dir() + name).c_str(), &rec), -1);
+  });
+}
+
+TEST(MemfdObject, LivesInMemoryAndIsNamedByARecordWhenTheNameIsLong) {
+  REQUIRE_MEMFD();
+  std::string name = "/" + unique_name("mem-record") + std::string(80, 'r');  // > 79 bytes
+  check_memfd_life(name, [&] {
+    struct stat rec;
+    ASSERT_EQ(stat((backing_dir() + name).c_str(), &rec), 0);
+    EXPECT_EQ(rec.st_mode & 07777, 01600u);  // the owner's alone: its bytes are trusted
+    EXPECT_FALSE(in_name_table(backing_dir(), name.substr(1)));
+  });
 }
 
 TEST(MemfdObject, PersistsAfterEveryProcessClosedItUntilUnlinked) {

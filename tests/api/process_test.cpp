@@ -168,8 +168,7 @@ TEST(Processes, ChildrenAfterForkUseTheSameDirectoryAndObjects) {
   int v;
   sem_getvalue(s, &v);
   EXPECT_EQ(v, 1);
-  struct stat st;
-  EXPECT_EQ(stat((backing_dir() + "/" + name + "-shm").c_str(), &st), 0);
+  EXPECT_TRUE(object_named(backing_dir(), name + "-shm"));
   shm_unlink((name + "-shm").c_str());
   sem_close(s);
   sem_unlink(name.c_str());
@@ -205,9 +204,8 @@ TEST(Processes, SurvivesTheProgramClosingAndReusingTheDirectoryDescriptor) {
     std::string name = unique_name("hijack");
     int shm = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
     sem_t* s = sem_open((name + "s").c_str(), O_CREAT | O_EXCL, 0600, 0);
-    struct stat st;
-    bool right = stat((backing_dir() + "/" + name).c_str(), &st) == 0 &&
-                 stat((backing_dir() + "/sem." + name + "s").c_str(), &st) == 0;
+    bool right = object_named(backing_dir(), name) &&
+                 object_named(backing_dir(), "sem." + name + "s");
     shm_unlink(name.c_str());
     sem_unlink((name + "s").c_str());
     _exit(shm >= 0 && s != SEM_FAILED && right ? 0 : 12);
@@ -242,10 +240,10 @@ TEST(BackingDirectory, DefaultsToTmpShm) {
   ProcResult r = run({probe(), "shm_open " + name + " O_CREAT|O_EXCL|O_RDWR 0600"},
                      {"LAMBSHM_DIR="});
   EXPECT_EQ(r.out, "shm_open " + name + " O_CREAT|O_EXCL|O_RDWR 0600 -> fd cloexec\n");
-  std::string path = "/tmp/shm/" + name;
-  struct stat st;
-  EXPECT_EQ(stat(path.c_str(), &st), 0);
-  unlink(path.c_str());
+  EXPECT_TRUE(object_named("/tmp/shm", name));
+  r = run({probe(), "shm_unlink " + name}, {"LAMBSHM_DIR="});
+  EXPECT_EQ(r.out, "shm_unlink " + name + " -> 0\n");
+  EXPECT_FALSE(object_named("/tmp/shm", name));
 }
 
 struct Refusal {

@@ -13,7 +13,9 @@ Usage: host_test.py LAMBSHM PROBE LIBRT HOST_SHIM
 import json
 import os
 import shutil
+import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -64,9 +66,31 @@ def probe(backing, *calls, background=False):
 MARKER = ".lambshm-dir"
 
 
+TABLE_PREFIX = ".lambshm-names."
+
+
+def table_names(directory):
+    """The live names of this user's name table in the directory (core/name_table.h:
+    a 4096-byte header, 2048 bucket locks of 64 bytes, then slots of 128 bytes:
+    state (1 live) at 0, kind at 8, the NUL-terminated name at 48)."""
+    path = os.path.join(directory, f"{TABLE_PREFIX}5.{os.geteuid()}")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    names = []
+    for off in range(4096 + 2048 * 64, len(data) - 127, 128):
+        if struct.unpack_from("<I", data, off)[0] == 1:
+            names.append(os.fsdecode(data[off + 48:off + 128].split(b"\0", 1)[0]))
+    return names
+
+
 def entries(directory):
-    """The directory's entries but lambshm's marker."""
-    return sorted(e for e in os.listdir(directory) if e != MARKER)
+    """The directory's objects: its entries but lambshm's marker and name tables,
+    and the names in this user's table (a memfd object's short name is no file)."""
+    files = [e for e in os.listdir(directory) if e != MARKER and not e.startswith(TABLE_PREFIX)]
+    return sorted(files + table_names(directory))
 
 
 class Scratch:
@@ -221,7 +245,7 @@ with Scratch() as s:
         # gc keeps what is in use, and what is newer than the limit.
         r = lambshm("gc", "--older-than", "1h", env=s.env)
         tap(r.returncode == 0 and b"removed 0 objects" in r.stdout
-            and os.path.exists(os.path.join(s.shm, "lt-obj")),
+            and "lt-obj" in entries(s.shm),
             "gc --older-than 1h keeps objects changed just now", show(r))
         tap(r.stderr == b"", "gc that removes nothing warns of nothing", show(r))
         # What could not be inspected is named as it is: no "other users"
@@ -239,7 +263,7 @@ with Scratch() as s:
             "ls --json: the processes not inspected, by pid", show(r))
         r = lambshm("gc", "--older-than", "0s", "--dry-run", env=s.env)
         tap(r.returncode == 0 and b"would remove shm lt-obj" in r.stdout
-            and os.path.exists(os.path.join(s.shm, "lt-obj")), "gc --dry-run removes nothing",
+            and "lt-obj" in entries(s.shm), "gc --dry-run removes nothing",
             show(r))
         r = lambshm("gc", "--older-than", "0", env=s.env)
         left = entries(s.shm)
@@ -394,7 +418,8 @@ with Scratch() as s:
     empty = os.path.join(s.root, "empty")
     os.mkdir(empty)
     probe(empty, "shm_open /x O_CREAT|O_RDWR 0600")
-    tap(os.listdir(empty) == ["x"], "an existing directory is never marked", os.listdir(empty))
+    tap(MARKER not in os.listdir(empty) and entries(empty) == ["x"],
+        "an existing directory is never marked", os.listdir(empty))
     fresh = os.path.join(s.root, "fresh")
     probe(fresh, "shm_open /x O_CREAT|O_RDWR 0600")
     st = os.lstat(os.path.join(fresh, MARKER))
@@ -474,7 +499,7 @@ with Scratch() as s:
         tap(r.returncode == 0 and doc.get("dry_run") is True and doc.get("removed") == 2
             and doc.get("older_than_seconds") == 2 and doc.get("bytes_removed") == 132
             and fates == {"old": "removed", "sem.s": "removed", "new": "newer", "held": "in_use",
-                          "d": "not_lambshm"} and os.path.exists(os.path.join(s.shm, "old")),
+                          "d": "not_lambshm"} and "old" in entries(s.shm),
             "gc --json -n: each entry's fate, nothing removed", show(r))
         r = lambshm("gc", "--older-than", "2s", "--json", env=s.env)
         doc = json.loads(r.stdout) if r.returncode == 0 else {}
@@ -494,6 +519,93 @@ with Scratch() as s:
     finally:
         holder.kill()
         holder.wait()
+
+# --- names in the table (core/name_table.h) ----------------------------------------
+# On a disk with memfds, a short name is a slot of this user's table, not a
+# file: ls lists it from the slot and its memfd, rm unlinks it as shm_unlink
+# does, gc frees the name of an object nobody holds any more; none of them
+# ever shows or touches the table file itself.
+
+
+def keeper_of(directory, name):
+    """The keeper pid in the live slot named `name` (offset 16), or 0."""
+    path = os.path.join(directory, f"{TABLE_PREFIX}5.{os.geteuid()}")
+    with open(path, "rb") as f:
+        data = f.read()
+    for off in range(4096 + 2048 * 64, len(data) - 127, 128):
+        if (struct.unpack_from("<I", data, off)[0] == 1
+                and data[off + 48:off + 128].split(b"\0", 1)[0] == name.encode()):
+            return struct.unpack_from("<i", data, off + 16)[0]
+    return 0
+
+
+with Scratch() as s:
+    table = f"{TABLE_PREFIX}5.{os.geteuid()}"
+    old_umask = os.umask(0o022)
+    probe(s.shm, "shm_open /tbl O_CREAT|O_RDWR 0640", "ftruncate 4096",
+          "sem_open /tsem O_CREAT 0600 5", "shm_open /gone O_CREAT|O_RDWR 0600")
+    os.umask(old_umask)
+    memfd_on_disk = os.path.exists(os.path.join(s.shm, table))
+    if not memfd_on_disk:
+        skip("ls, rm and gc of names in the table", "no name table here (tmpfs, or LAMBSHM_MEMFD=0)")
+    else:
+        tap(sorted(table_names(s.shm)) == ["gone", "sem.tsem", "tbl"]
+            and not os.path.exists(os.path.join(s.shm, "tbl")),
+            "the probe's objects are names in the table, not files", str(os.listdir(s.shm)))
+        r = lambshm("ls", "--json", env=s.env)
+        doc = json.loads(r.stdout)
+        objs = {o["file"]: o for o in doc["objects"]}
+        tap(r.returncode == 0 and set(objs) == {"gone", "sem.tsem", "tbl"}
+            and objs["tbl"]["kind"] == "shm" and objs["tbl"]["size"] == 4096
+            and objs["tbl"]["mode"] == "0640" and objs["tbl"]["uid"] == os.geteuid()
+            and objs["tbl"]["stale"] is False
+            and objs["sem.tsem"]["kind"] == "sem" and objs["sem.tsem"]["name"] == "tsem"
+            and objs["sem.tsem"]["value"] == 5 and objs["sem.tsem"]["size"] == 32,
+            "ls --json: names in the table, with the memfd's size and mode, a semaphore's value",
+            show(r))
+        r = lambshm("ls", env=s.env)
+        tap(r.returncode == 0 and TABLE_PREFIX.encode() not in r.stdout
+            and any(l.split()[:3] == ["shm", "tbl", "4096"] for l in r.stdout.decode().splitlines()),
+            "ls: a name in the table, never the table file", show(r))
+        r = lambshm("rm", "-n", "tbl", env=s.env)
+        tap(r.returncode == 0 and r.stdout == b"would remove shm tbl\n" and "tbl" in table_names(s.shm),
+            "rm -n of a name in the table says and removes nothing", show(r))
+        r = lambshm("rm", "-v", "tbl", env=s.env)
+        reopen = probe(s.shm, "shm_open /tbl O_RDWR 0")
+        tap(r.returncode == 0 and r.stdout == b"removed shm tbl\n" and "tbl" not in table_names(s.shm)
+            and b"ENOENT" in reopen.stdout,
+            "rm unlinks a name in the table, as shm_unlink does", show(r) + reopen.stdout.decode())
+        r = lambshm("rm", table, env=s.env)
+        tap(r.returncode == 1 and b"not a lambshm object" in r.stderr
+            and os.path.exists(os.path.join(s.shm, table)), "rm never removes the table file", show(r))
+        # Nobody holds the rest once their keeper is killed: stale names.
+        keeper = keeper_of(s.shm, "gone")
+        tap(keeper > 0 and keeper_of(s.shm, "sem.tsem") == keeper, "the keeper is in the slots",
+            str(keeper))
+        if keeper > 0:
+            os.kill(keeper, signal.SIGKILL)
+            for _ in range(200):
+                if not os.path.exists(f"/proc/{keeper}") or open(f"/proc/{keeper}/stat").read().split(") ")[1][0] in "ZX":
+                    break
+                time.sleep(0.01)
+        r = lambshm("ls", "--json", env=s.env)
+        doc = json.loads(r.stdout)
+        objs = {o["file"]: o for o in doc["objects"]}
+        tap(set(objs) == {"gone", "sem.tsem"} and all(o["stale"] and o["size"] == 0
+                                                     for o in objs.values()),
+            "ls --json: a name nobody holds is stale", show(r))
+        r = lambshm("ls", env=s.env)
+        tap(b"gone (stale)" in r.stdout, "ls: (stale)", show(r))
+        r = lambshm("gc", "--older-than", "1h", "-n", env=s.env)
+        tap(r.returncode == 0 and b"would remove 2 objects" in r.stdout
+            and sorted(table_names(s.shm)) == ["gone", "sem.tsem"],
+            "gc -n: stale names would go whatever their age; nothing removed", show(r))
+        r = lambshm("gc", "--older-than", "1h", env=s.env)
+        tap(r.returncode == 0 and b"removed 2 objects" in r.stdout and table_names(s.shm) == []
+            and os.path.exists(os.path.join(s.shm, table)),
+            "gc frees stale names in the table and keeps the table file", show(r))
+        again = probe(s.shm, "shm_open /gone O_CREAT|O_EXCL|O_RDWR 0600", "shm_unlink /gone")
+        tap(b"-> fd" in again.stdout, "a name gc freed can be created again", again.stdout.decode())
 
 # --- doctor -------------------------------------------------------------------------
 

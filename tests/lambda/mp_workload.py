@@ -361,6 +361,26 @@ def hook(expected_kind):
     return 0
 
 
+def objects_in(directory):
+    """The objects a backing directory names: its files but the marker
+    (core/ownership.h) and the name tables, and the live names of this user's
+    table (core/name_table.h: slots of 128 bytes from byte 135168, state 1 =
+    live, the name at byte 48), where a memfd object's short name lives."""
+    if not os.path.isdir(directory):
+        return []
+    left = [e for e in os.listdir(directory)
+            if e != ".lambshm-dir" and not e.startswith(".lambshm-names.")]
+    try:
+        with open(os.path.join(directory, f".lambshm-names.5.{os.geteuid()}"), "rb") as f:
+            table = f.read()
+    except OSError:
+        table = b""
+    for off in range(135168, len(table) - 127, 128):
+        if table[off:off + 4] == b"\x01\0\0\0":
+            left.append(os.fsdecode(table[off + 48:off + 128].split(b"\0", 1)[0]) + " (named)")
+    return sorted(left)
+
+
 def main():
     method = sys.argv[1]
     if method == "leak":
@@ -381,9 +401,7 @@ def main():
         # Children and the resource tracker may still be unlinking: allow a moment.
         directory = sys.argv[2]
         for _ in range(50):
-            # Not the directory's marker (core/ownership.h): objects only.
-            left = sorted(e for e in os.listdir(directory)
-                          if e != ".lambshm-dir") if os.path.isdir(directory) else []
+            left = objects_in(directory)
             if not left:
                 break
             time.sleep(0.1)

@@ -43,7 +43,7 @@ echo "sum: $($psql -c "select sum(x) from t")"
 # to detach, which can be a moment after psql has the result (seen under
 # load, with plain files): give it 5 s, then only the control segment is left.
 for _ in $(seq 50); do
-  segments=$(ls /tmp/shm | grep -c '^PostgreSQL[.]')
+  segments=$(sh /mnt/objects-left /tmp/shm | grep -c '^PostgreSQL[.]')
   [ "$segments" -le 1 ] && break
   sleep 0.1
 done
@@ -56,4 +56,4 @@ echo "pgbench: exit $? $(grep -o 'number of failed transactions: [0-9]*\|number 
 echo "pgbench balance: $($psql -c "select (select sum(abalance) from pgbench_accounts) = (select sum(delta) from pgbench_history)")"
 $bin/pg_ctl -D $data -w -t 120 stop >/dev/null 2>&1
 echo "stop: $?"
-echo "objects after: $(ls -A /tmp/shm 2>/dev/null | grep -vxcF .lambshm-dir)"
+echo "objects after: $(sh /mnt/objects-left /tmp/shm | grep -c .)"

@@ -16,7 +16,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 tap_needs_root
 
 . "$here/layer_dirs.sh"
-layer_dirs "$librt" "$libpthread" -- "$here/postgres_parallel.sh"
+layer_dirs "$librt" "$libpthread" -- "$here/postgres_parallel.sh" "$here/../harness/objects-left"
 
 # $out gets the transcript; fact KEY prints the value of "KEY: value".
 run() { out=$("$sandbox" "$@" --mnt "$mnt" -- /bin/sh /mnt/postgres_parallel.sh 2>&1); }

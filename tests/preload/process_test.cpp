@@ -85,8 +85,8 @@ TEST(Compose, WithAnotherPreloadLibraryInEitherOrder) {
     EXPECT_NE(r.out.find("shm_unlink " + name + " -> 0"), std::string::npos) << r.out;
     // Called from its constructor, before main, our functions work.
     EXPECT_NE(r.err.find("compose-ctor: ok"), std::string::npos) << r.err;
-    EXPECT_TRUE(exists(backing_dir() + "/" + name + "-ctor"));
-    EXPECT_TRUE(exists(backing_dir() + "/sem." + name + "-ctor"));
+    EXPECT_TRUE(object_named(backing_dir(), name + "-ctor"));
+    EXPECT_TRUE(object_named(backing_dir(), "sem." + name + "-ctor"));
     EXPECT_FALSE(exists("/dev/shm/" + name + "-ctor"));
     // A wrapper placed before us forwards to us; placed after us, it is
     // never reached: lambshm replaces shm_open and does not call on.

@@ -29,8 +29,9 @@ PRELOAD = "/opt/lib/liblambshm-preload.so"
 BUILD_PROBE = "cd /tmp && gcc -O2 -o probe /mnt/probe.c -pthread -lrt"
 
 # One life cycle of both kinds of object, and what lambshm must answer.  The
-# sandbox's /tmp is a disk: the shm object is a memfd held by the keeper, its
-# name a 72-byte record with S_ISVTX (docs/design.md).
+# sandbox's /tmp is a disk: both objects are memfds held by the keeper, their
+# short names slots of the name table (docs/small-objects.md), which the
+# probe's ls lists with the memfd's mode and size.
 LIFE = ["shm_open /pl O_CREAT|O_EXCL|O_RDWR 0600", "ftruncate 4096",
         "sem_open /pl O_CREAT|O_EXCL 0600 1", "sem_wait", "sem_post", "sem_getvalue",
         "ls /tmp/shm", "sem_close", "sem_unlink /pl", "shm_unlink /pl", "ls /tmp/shm"]
@@ -41,7 +42,7 @@ sem_wait -> 0
 sem_post -> 0
 sem_getvalue -> 1
 ls /tmp/shm -> 2 entries
-  pl 1600 72
+  pl 600 4096
   sem.pl 600 32
 sem_close -> 0
 sem_unlink /pl -> 0

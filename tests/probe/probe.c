@@ -122,6 +122,58 @@ static int cmp_str(const void* a, const void* b) {
   return strcmp(*(char* const*)a, *(char* const*)b);
 }
 
+/* The live names of this user's name table in `dir` (core/name_table.h: slots
+ * of 128 bytes from byte 135168; state at 0 (1: live), dev at 32, ino at 40,
+ * the name at 48; keeper pid and fd at 16, creator's at 24), as "NAME MODE
+ * SIZE" lines like a file's, from the memfd its keeper or creator holds; a
+ * name nobody holds is "NAME stale".  A memfd object's short name is no file,
+ * but it is an object of the directory all the same. */
+static size_t list_table(const char* dir, char** names, size_t n, size_t max) {
+  char path[8192];
+  snprintf(path, sizeof path, "%s/.lambshm-names.5.%u", dir, (unsigned)geteuid());
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return n;
+  struct stat st;
+  if (fstat(fd, &st) != 0) st.st_size = 0;
+  unsigned char slot[128];
+  for (off_t off = 135168; off + 128 <= st.st_size && n < max; off += 128) {
+    char line[8192] = "";
+    /* A memfd handed to the keeper is in flight until the keeper writes
+     * itself into the slot (its pid stays 0 till then), and a semaphore's
+     * creator has closed its own descriptor: wait for the keeper a while. */
+    for (int attempt = 0; attempt < 400 && line[0] == 0; ++attempt) {
+      if (pread(fd, slot, sizeof slot, off) != (ssize_t)sizeof slot) break;
+      uint32_t state;
+      int32_t who[4];
+      uint64_t dev, ino;
+      memcpy(&state, slot, 4);
+      if (state != 1) break;
+      memcpy(who, slot + 16, sizeof who);
+      memcpy(&dev, slot + 32, 8);
+      memcpy(&ino, slot + 40, 8);
+      char name[81];
+      memcpy(name, slot + 48, 80);
+      name[80] = 0;
+      for (int k = 0; k < 4; k += 2) {
+        char held[64];
+        struct stat m;
+        snprintf(held, sizeof held, "/proc/%d/fd/%d", (int)who[k], (int)who[k + 1]);
+        if (who[k] > 0 && stat(held, &m) == 0 && (uint64_t)m.st_dev == dev &&
+            (uint64_t)m.st_ino == ino) {
+          snprintf(line, sizeof line, "%s %o %lld", name, (unsigned)(m.st_mode & 07777),
+                   (long long)m.st_size);
+          break;
+        }
+      }
+      if (line[0] == 0 && (who[0] != 0 || attempt == 399)) snprintf(line, sizeof line, "%s stale", name);
+      if (line[0] == 0) usleep(5000);
+    }
+    if (line[0] != 0) names[n++] = strdup(line);
+  }
+  close(fd);
+  return n;
+}
+
 static void list_dir(const char* call, const char* dir) {
   DIR* d = opendir(dir);
   if (!d) {
@@ -135,6 +187,8 @@ static void list_dir(const char* call, const char* dir) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
     /* A backing directory's marker (core/ownership.h) is no object. */
     if (strcmp(e->d_name, ".lambshm-dir") == 0) continue;
+    /* Nor is a name table: its names are (list_table). */
+    if (strncmp(e->d_name, ".lambshm-names.", 15) == 0) continue;
     char path[8192], line[8192];
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
@@ -144,6 +198,7 @@ static void list_dir(const char* call, const char* dir) {
     names[n++] = strdup(line);
   }
   closedir(d);
+  n = list_table(dir, names, n, 4096);
   qsort(names, n, sizeof names[0], cmp_str);
   printf("%s -> %zu entries\n", call, n);
   for (size_t i = 0; i < n; ++i) printf("  %s\n", names[i]), free(names[i]);

@@ -57,11 +57,17 @@ int count_fds() {
   return n - 1;
 }
 
+// Mappings of semaphores: files in the directory, or memfds named in the
+// name table ("/memfd:lambshm:sem.NAME"); not the table itself.
 int backing_mappings() {
   std::ifstream maps("/proc/self/maps");
   std::string line;
   int n = 0;
-  while (std::getline(maps, line)) n += line.find(" " + g_dir + "/") != std::string::npos;
+  while (std::getline(maps, line)) {
+    bool file = line.find(" " + g_dir + "/") != std::string::npos &&
+                line.find("/.lambshm-names.") == std::string::npos;
+    n += file || line.find("/memfd:lambshm:sem.") != std::string::npos;
+  }
   return n;
 }
 
