@@ -157,7 +157,7 @@ int for_each_entry(int fd, F f) {
 
 // The caller's table of the directory, or nullptr (none yet, or not usable).
 const name_table::Table* table_of(int dir_fd, const struct stat& dir_st) {
-  return name_table::table_for(dir_fd, dir_st.st_dev, dir_st.st_ino, /*create=*/false);
+  return name_table::table_for(dir_fd, dir_st.st_dev, dir_st.st_ino, geteuid(), /*create=*/false);
 }
 
 // Process `pid`'s descriptor `fd` when it is the memfd (dev, ino): its stat
@@ -473,7 +473,7 @@ bool live_in_table(int dir_fd, const struct stat& dir_st, const char* file, Kind
   const name_table::Table* t = table_of(dir_fd, dir_st);
   if (t == nullptr) return false;
   uint32_t h = name_table::hash(file);
-  name_table::Locked lock(t, name_table::bucket_of(h));
+  name_table::Locked lock(t, name_table::bucket_of(h), getpid());
   const name_table::Slot* s = name_table::find_live(t, file, h);
   if (s == nullptr) return false;
   *kind = s->kind == name_table::kSem ? Kind::kSem : Kind::kShm;
@@ -498,7 +498,7 @@ int remove_table_object(int dir_fd, const struct stat& dir_st, const Object& o) 
   if (t == nullptr) return -ENOENT;
   uint32_t h = name_table::hash(file.file);
   {
-    name_table::Locked lock(t, name_table::bucket_of(h));
+    name_table::Locked lock(t, name_table::bucket_of(h), getpid());
     const name_table::Slot* s = name_table::find_live(t, file.file, h);
     if (s == nullptr) return -ENOENT;
     if (s->dev != (uint64_t)o.use_dev || s->ino != (uint64_t)o.use_ino) return -ESTALE;

@@ -88,9 +88,13 @@ int parse_options(int argc, char** argv, Options* out, Vec<char*>* names) {
 }
 
 // The files `name` may be: the shm object's, then the semaphore's.  0, or
-// -EINVAL (not a name) or -ENAMETOOLONG.
+// -EINVAL (not a name), -EPERM (the directory's own file: its marker or a
+// name table) or -ENAMETOOLONG.
 int files_of(const char* name, const Options& options, IpcName files[2], size_t* n) {
   *n = 0;
+  const char* file = name;
+  while (*file == '/') ++file;
+  if (strcmp(file, kDirMarker) == 0 || name_table::is_table_file(file)) return -EPERM;
   int shm = make_ipc_name(name, kShmPrefix, &files[0]);
   if (shm == -EINVAL) return shm;
   if (options.shm && shm == 0) ++*n;
@@ -197,6 +201,8 @@ int cmd_rm(int argc, char** argv) {
       if (e == -EINVAL)
         error("'%s' is not an object name (names are one path component: no '/', not '.' or "
               "'..')", shown.c_str());
+      else if (e == -EPERM)
+        error("'%s' is not a lambshm object: it is the backing directory's own", shown.c_str());
       else
         error("name too long (the limit is %d bytes)", NAME_MAX);
       status = kExitFailure;

@@ -284,7 +284,16 @@ Channel* channel(int dir, const struct stat& dirst, bool start, Channel* dead, i
       fd = c->fd;
       replaced = true;
     } else {
+      // Kept where the program expects its next numbers, it would make the
+      // program's next open return another: no connection then.
+      int low = sock.get();
       fd = move_above_expected_numbers(sock.release());
+      if (fd == low) {
+        sys::close(fd);
+        free(fresh);
+        *err = -EMFILE;
+        return nullptr;
+      }
     }
     struct stat st;
     sys::fstat(fd, &st);

@@ -703,19 +703,15 @@ int table_open(const Table* t, int dir, const struct stat& dirst, uid_t euid, co
   bool creating = (oflag & O_CREAT) != 0;
   bool exclusive = creating && (oflag & O_EXCL) != 0;
   int flags = (oflag & (O_ACCMODE | O_TRUNC)) | O_CLOEXEC;
-  if (creating && !pool_connected(dirst, euid)) {
-    // A keeper to hand the memfd to, before anything is made: without one,
-    // a plain file (as for a record).
-    int err;
-    if (channel(dir, dirst, /*start=*/true, nullptr, &err) == nullptr) {
-      debug_log("no keeper (%s): %s is a plain file", strerror(-err), file.file);
-      return kUsePlainFile;
-    }
-  }
+  // A keeper to hand the memfd to, known before anything is made (without
+  // one, a plain file, as for a record); looked for only when the name is
+  // free, outside the lock, since it may have to be started.
+  bool keeper_known = false;
   for (int attempt = 0; attempt < 100; ++attempt) {
     SlotView v;
     InFlight memfd;
     int made;
+    bool need_keeper = false;
     {
       Locked lock(t, bucket, fd_registry::self_pid());
       if (Slot* s = name_table::find_live(t, file.file, h); s != nullptr) {
@@ -735,9 +731,22 @@ int table_open(const Table* t, int dir, const struct stat& dirst, uid_t euid, co
           return kNotInTable;
         Slot* free = name_table::find_free(t, h);
         if (free == nullptr) return kNotInTable;
-        made = make_in_slot(t, free, dirst, euid, file, h, oflag, mode, contents, &memfd, &v);
-        if (made < 0) return made;
+        keeper_known = keeper_known || pool_connected(dirst, euid);
+        need_keeper = !keeper_known;
+        made = need_keeper ? kNotInTable
+                           : make_in_slot(t, free, dirst, euid, file, h, oflag, mode, contents,
+                                          &memfd, &v);
+        if (made < 0 && !need_keeper) return made;
       }
+    }
+    if (need_keeper) {
+      int err;
+      if (channel(dir, dirst, /*start=*/true, nullptr, &err) == nullptr) {
+        debug_log("no keeper (%s): %s is a plain file", strerror(-err), file.file);
+        return kUsePlainFile;
+      }
+      keeper_known = true;
+      continue;
     }
     if (made >= 0) {
       if (!memfd.valid()) return made;  // the keeper made it, and has it

@@ -31,8 +31,9 @@ bool valid_file(int fd, uid_t euid) {
 }
 
 // A new table file at `name`: written whole, then linked, so that nobody sees
-// it half made.  -EEXIST when another process linked one first.
-int create_file(int dir, const char* name) {
+// it half made.  -EEXIST when another process linked one first.  `replace`:
+// put in place of what is there (through a temporary name and rename).
+int create_file(int dir, const char* name, bool replace) {
   int fd = sys::openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, kFileMode);
   if (fd < 0) return fd;
   Header h{};
@@ -44,13 +45,29 @@ int create_file(int dir, const char* name) {
   int r = sys::fchmod(fd, kFileMode);  // whatever the umask took away
   if (r == 0) r = sys::ftruncate(fd, (off_t)kTableSize);
   if (r == 0 && sys::pwrite(fd, &h, sizeof h, 0) != (long)sizeof h) r = -EIO;
-  if (r == 0) {
-    char path[48];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    r = sys::linkat(AT_FDCWD, path, dir, name, AT_SYMLINK_FOLLOW);
+  char path[48], temp[96];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  snprintf(temp, sizeof temp, "%s.new.%d", name, (int)sys::getpid());
+  if (r == 0) r = sys::linkat(AT_FDCWD, path, dir, replace ? temp : name, AT_SYMLINK_FOLLOW);
+  if (r == 0 && replace) {
+    r = sys::renameat2(dir, temp, dir, name, 0);
+    if (r < 0) sys::unlinkat(dir, temp, 0);
   }
   sys::close(fd);
   return r;
+}
+
+// Whether the open file `fd` is a table of this version made by `euid`:
+// 1, 0 (a table of another pid namespace: not ours to use or to replace),
+// or -1 (malformed: another layout, or damaged).
+int check_file(int fd, uid_t euid, struct stat* st) {
+  if (!valid_file(fd, euid) || sys::fstat(fd, st) != 0) return -1;
+  Header h;
+  if (sys::pread(fd, &h, sizeof h, 0) != (long)sizeof h) return -1;
+  if (memcmp(h.magic, kMagic, sizeof kMagic) != 0 || h.buckets != kBuckets ||
+      h.slots_per_bucket != kSlotsPerBucket || h.slot_size != sizeof(Slot))
+    return -1;
+  return h.pid_ns == pid_namespace() ? 1 : 0;
 }
 
 }  // namespace
@@ -71,26 +88,32 @@ const Table* map_table(int dir, uid_t euid, bool create) {
   char name[64];
   file_name(euid, name, sizeof name);
   int fd = -1;
+  struct stat st;
   for (int attempt = 0; attempt < 3 && fd < 0; ++attempt) {
     fd = sys::openat(dir, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd != -ENOENT || !create) break;
-    int r = create_file(dir, name);
+    if (fd >= 0) {
+      struct stat owner;
+      int state = check_file(fd, euid, &st);
+      if (state > 0) break;
+      sys::close(fd);
+      fd = -1;
+      // Ours but malformed (another layout of this version's name, or
+      // damaged): replaced.  Another user's file, or another pid
+      // namespace's table: left alone, and names are records.
+      if (state == 0 || !create || sys::fstatat(dir, name, &owner, AT_SYMLINK_NOFOLLOW) != 0 ||
+          owner.st_uid != euid || !S_ISREG(owner.st_mode))
+        return nullptr;
+      if (create_file(dir, name, /*replace=*/true) < 0) return nullptr;
+      continue;
+    }
+    if (fd != -ENOENT || !create) return nullptr;
+    int r = create_file(dir, name, /*replace=*/false);
     if (r < 0 && r != -EEXIST) return nullptr;
   }
   if (fd < 0) return nullptr;
-  bool ok = valid_file(fd, euid);
-  struct stat st;
-  ok = ok && sys::fstat(fd, &st) == 0;
-  long addr = ok ? sys::mmap(nullptr, kTableSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : -1;
+  long addr = sys::mmap(nullptr, kTableSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   sys::close(fd);
-  if (!ok || sys::is_error(addr)) return nullptr;
-  auto* h = reinterpret_cast<Header*>(addr);
-  if (memcmp(h->magic, kMagic, sizeof kMagic) != 0 || h->buckets != kBuckets ||
-      h->slots_per_bucket != kSlotsPerBucket || h->slot_size != sizeof(Slot) ||
-      h->pid_ns != pid_namespace()) {
-    sys::munmap(reinterpret_cast<void*>(addr), kTableSize);
-    return nullptr;
-  }
+  if (sys::is_error(addr)) return nullptr;
   auto* t = static_cast<Table*>(malloc(sizeof(Table)));  // no C++ runtime: no operator new
   if (t == nullptr) {
     sys::munmap(reinterpret_cast<void*>(addr), kTableSize);

@@ -72,6 +72,12 @@ bool in_name_table(const std::string& dir, const std::string& name) {
   std::string path = dir + "/.lambshm-names.5." + std::to_string(geteuid());
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return false;
+  struct stat st;
+  // Not this layout's (an older table): no slot of ours is there.
+  if (fstat(fd, &st) != 0 || (size_t)st.st_size != nt::kTableSize) {
+    close(fd);
+    return false;
+  }
   void* base = mmap(nullptr, nt::kTableSize, PROT_READ, MAP_SHARED, fd, 0);
   close(fd);
   if (base == MAP_FAILED) return false;

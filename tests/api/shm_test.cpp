@@ -277,7 +277,7 @@ TEST(ShmUnlink, PermissionErrorsAreEacces) {
   // The sticky bit forbids removing another user's file: the kernel says EPERM.
   EXPECT_EQ(as_nobody([&] { return shm_unlink(name.c_str()) < 0 ? errno : 0; }), EACCES);
   EXPECT_EQ(as_nobody([&] { return shm_open(name.c_str(), O_RDWR, 0) < 0 ? errno : 0; }), EACCES);
-  EXPECT_TRUE(exists(in_backing(name)));
+  EXPECT_TRUE(object_named(backing_dir(), name));
   shm_unlink(name.c_str());
 }
 

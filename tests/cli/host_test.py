@@ -66,6 +66,7 @@ def probe(backing, *calls, background=False):
 MARKER = ".lambshm-dir"
 
 
+SLOTS = 16384  # core/name_table.h: the file ends with its slots, 128 bytes each
 TABLE_PREFIX = ".lambshm-names."
 
 
@@ -80,7 +81,7 @@ def table_names(directory):
     except FileNotFoundError:
         return []
     names = []
-    for off in range(4096 + 2048 * 64, len(data) - 127, 128):
+    for off in range(max(0, len(data) - SLOTS * 128), len(data) - 127, 128):
         if struct.unpack_from("<I", data, off)[0] == 1:
             names.append(os.fsdecode(data[off + 48:off + 128].split(b"\0", 1)[0]))
     return names
@@ -532,7 +533,7 @@ def keeper_of(directory, name):
     path = os.path.join(directory, f"{TABLE_PREFIX}5.{os.geteuid()}")
     with open(path, "rb") as f:
         data = f.read()
-    for off in range(4096 + 2048 * 64, len(data) - 127, 128):
+    for off in range(max(0, len(data) - SLOTS * 128), len(data) - 127, 128):
         if (struct.unpack_from("<I", data, off)[0] == 1
                 and data[off + 48:off + 128].split(b"\0", 1)[0] == name.encode()):
             return struct.unpack_from("<i", data, off + 16)[0]

@@ -364,7 +364,7 @@ def hook(expected_kind):
 def objects_in(directory):
     """The objects a backing directory names: its files but the marker
     (core/ownership.h) and the name tables, and the live names of this user's
-    table (core/name_table.h: slots of 128 bytes from byte 135168, state 1 =
+    table (core/name_table.h: its last 16,384 slots of 128 bytes, state 1 =
     live, the name at byte 48), where a memfd object's short name lives."""
     if not os.path.isdir(directory):
         return []
@@ -375,7 +375,7 @@ def objects_in(directory):
             table = f.read()
     except OSError:
         table = b""
-    for off in range(135168, len(table) - 127, 128):
+    for off in range(max(0, len(table) - 16384 * 128), len(table) - 127, 128):
         if table[off:off + 4] == b"\x01\0\0\0":
             left.append(os.fsdecode(table[off + 48:off + 128].split(b"\0", 1)[0]) + " (named)")
     return sorted(left)

@@ -123,7 +123,7 @@ static int cmp_str(const void* a, const void* b) {
 }
 
 /* The live names of this user's name table in `dir` (core/name_table.h: slots
- * of 128 bytes from byte 135168; state at 0 (1: live), dev at 32, ino at 40,
+ * of 128 bytes, the file's last 16,384 * 128 bytes; state at 0 (1: live), dev at 32, ino at 40,
  * the name at 48; keeper pid and fd at 16, creator's at 24), as "NAME MODE
  * SIZE" lines like a file's, from the memfd its keeper or creator holds; a
  * name nobody holds is "NAME stale".  A memfd object's short name is no file,
@@ -136,7 +136,9 @@ static size_t list_table(const char* dir, char** names, size_t n, size_t max) {
   struct stat st;
   if (fstat(fd, &st) != 0) st.st_size = 0;
   unsigned char slot[128];
-  for (off_t off = 135168; off + 128 <= st.st_size && n < max; off += 128) {
+  off_t first = st.st_size - (off_t)16384 * 128;
+  for (off_t off = first < 0 ? st.st_size : first; off + 128 <= st.st_size && n < max;
+       off += 128) {
     char line[8192] = "";
     /* A memfd handed to the keeper is in flight until the keeper writes
      * itself into the slot (its pid stays 0 till then), and a semaphore's
