@@ -42,8 +42,9 @@ timed() {  # LABEL COMMAND...
 timed stock "$@"
 [ "$mode" = both ] || exit 0
 timed lambshm /opt/bin/lambshm-exec-wrapper "$@"
-# The backing directory's entries but its marker (core/ownership.h).
-objects_left() { ls -A /tmp/shm 2>/dev/null | grep -vxF .lambshm-dir; }
+# The objects the backing directory still names, files or names in the
+# table (lambshm ls: one line each after its header; nothing when empty).
+objects_left() { /opt/bin/lambshm ls 2>/dev/null | sed -n '/^KIND /d; /^(USED BY/d; /./p'; }
 # A resource tracker may still be unlinking after its program exited.
 for _ in 1 2 3 4 5 6 7 8 9 10; do
   [ -z "$(objects_left)" ] && break
