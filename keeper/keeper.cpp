@@ -404,7 +404,19 @@ void Keeper::read_events() {
       if (now - stuck_since_ < kStuckEventMs) break;
     } else {
       any = true;
-      if (e->keeper_pid == self_ && e->slot < name_table::kSlots) event(*e);
+      name_table::Event copy;
+      copy.slot = e->slot;
+      copy.keeper_pid = e->keeper_pid;
+      copy.keeper_fd = e->keeper_fd;
+      copy.kind = e->kind;
+      // Overwritten while we read it (we are kEvents behind): the whole table says.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (e->seq.load(std::memory_order_relaxed) != (uint32_t)events_tail_) {
+        events_tail_ = table_->header()->events_head.load(std::memory_order_acquire);
+        resolve_handed(-1);
+        break;
+      }
+      if (copy.keeper_pid == self_ && copy.slot < name_table::kSlots) event(copy);
     }
     stuck_since_ = 0;
     ++events_tail_;
