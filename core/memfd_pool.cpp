@@ -37,6 +37,8 @@ struct Pool {
   ino_t dir_ino;
   uid_t euid;
   int conn;  // -1: none
+  dev_t conn_dev;  // its identity: the program may close the number, or reuse it
+  ino_t conn_ino;
   pid_t keeper;
   long floor;  // where its descriptors go
   bool pending;  // a refill is asked for
@@ -144,7 +146,14 @@ void prepare_pool(int dir, const struct stat& dirst, uid_t euid) {
   if (p->conn >= 0) return;  // another thread connected meanwhile
   int high = sys::fcntl(sock.get(), F_DUPFD_CLOEXEC, p->floor);
   if (high < 0) return;
+  struct stat st;
+  if (sys::fstat(high, &st) != 0) {
+    sys::close(high);
+    return;
+  }
   p->conn = high;
+  p->conn_dev = st.st_dev;
+  p->conn_ino = st.st_ino;
   p->keeper = keeper;
   ask_for_more(p);
 }
@@ -160,6 +169,15 @@ bool take_premade(const struct stat& dirst, uid_t euid, Premade* out) {
   MutexLock hold(g_mutex);
   Pool* p = pool_for(dirst, euid);
   if (p->conn < 0) return false;
+  // The keeper holds our memfds only while this connection is open: one the
+  // program closed (or replaced) means they are no longer held.  Forgotten,
+  // not closed: the numbers may be the program's now.
+  struct stat st;
+  if (sys::fstat(p->conn, &st) != 0 || st.st_dev != p->conn_dev || st.st_ino != p->conn_ino) {
+    p->conn = -1;
+    p->count = 0;
+    return false;
+  }
   if (p->pending) receive(p);
   if (p->conn >= 0 && !p->pending && p->count <= p->want / 2) ask_for_more(p);
   if (p->count == 0) return false;

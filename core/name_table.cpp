@@ -293,6 +293,7 @@ void post_event(const Table* t, uint32_t index, const Slot* s, EventKind kind) {
   e->slot = index;
   e->keeper_pid = s->keeper_pid;
   e->keeper_fd = s->keeper_fd;
+  e->ino = s->ino;
   e->kind = kind;
   e->seq.store((uint32_t)seq, std::memory_order_release);
 }

@@ -78,9 +78,10 @@ struct Event {
   std::atomic<uint32_t> seq;  // low 32 bits of the sequence number, written last
   uint32_t slot;
   int32_t keeper_pid;  // the keeper holding the memfd, as the slot named it
-  int32_t keeper_fd;
+  int32_t keeper_fd;   // ... as this descriptor, whose number it may have reused since:
+  uint64_t ino;        // the memfd's inode says which memfd the event is about
   uint32_t kind;
-  uint32_t reserved[3];
+  uint32_t reserved;
 };
 static_assert(sizeof(Event) == 32);
 inline constexpr uint32_t kEvents = 4096;

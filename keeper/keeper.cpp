@@ -408,6 +408,7 @@ void Keeper::read_events() {
       copy.slot = e->slot;
       copy.keeper_pid = e->keeper_pid;
       copy.keeper_fd = e->keeper_fd;
+      copy.ino = e->ino;
       copy.kind = e->kind;
       // Overwritten while we read it (we are kEvents behind): the whole table says.
       std::atomic_thread_fence(std::memory_order_acquire);
@@ -429,7 +430,8 @@ void Keeper::read_events() {
 void Keeper::event(const name_table::Event& e) {
   for (size_t i = 0; i < held_.size(); ++i) {
     Held& h = held_[i];
-    if (h.memfd != e.keeper_fd || !h.in_table) continue;
+    // The descriptor and its inode: a number closed since is reused.
+    if (h.memfd != e.keeper_fd || h.ino != e.ino || !h.in_table) continue;
     const name_table::Slot* s = table_->slot(e.slot);
     if (h.handed_to >= 0) {
       // Made in advance and used for slot e.slot: held for it from now on
