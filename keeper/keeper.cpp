@@ -154,6 +154,7 @@ class Keeper {
   void do_drop(const Request& req);
   // --- Slots of the name table ----------------------------------------------
   const name_table::Table* table();
+  bool table_linked();
   bool slot_live(const Held& h);
   void do_hold_slot(const Request& req, const int* fds, int nfds);
   void do_drop_slot(const Request& req);
@@ -189,6 +190,7 @@ class Keeper {
   GrowableArray<Held> held_;
   GrowableArray<Client> clients_;
   const name_table::Table* table_ = nullptr;  // mapped at the first slot handed over
+  struct stat table_st_ {};  // its file, as linked when mapped
   bool retired_ = false;  // see retire()
   bool draining_ = false;
   size_t served_ = 0;  // messages read by serve() since run() last looked
@@ -217,8 +219,9 @@ bool Keeper::record_linked(const char* name, uint64_t rec_dev, uint64_t rec_ino)
 // them without inotify).  A creator links before it hands over, so a record
 // not linked is never merely late.
 void Keeper::sweep() {
+  bool table_gone = table_ != nullptr && !table_linked();
   for (size_t i = 0; i < held_.size();) {
-    if (!still_named(held_[i])) drop_at(i);
+    if ((table_gone && held_[i].in_table) || !still_named(held_[i])) drop_at(i);
     else ++i;
   }
 }
@@ -230,8 +233,24 @@ bool Keeper::still_named(const Held& h) {
 }
 
 const name_table::Table* Keeper::table() {
-  if (table_ == nullptr) table_ = name_table::map_table(kDirFd, euid_, /*create=*/false);
+  if (table_ == nullptr) {
+    table_ = name_table::map_table(kDirFd, euid_, /*create=*/false);
+    char name[64];
+    name_table::file_name(euid_, name, sizeof name);
+    if (table_ != nullptr) sys::fstatat(kDirFd, name, &table_st_, AT_SYMLINK_NOFOLLOW);
+  }
   return table_;
+}
+
+// Whether the table mapped is still the directory's.  Its file unlinked (the
+// directory removed, /tmp cleaned) takes its names with it, as removing the
+// record files did: the slots the mapping still shows name nothing.
+bool Keeper::table_linked() {
+  char name[64];
+  name_table::file_name(euid_, name, sizeof name);
+  struct stat st;
+  return sys::fstatat(kDirFd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         st.st_dev == table_st_.st_dev && st.st_ino == table_st_.st_ino;
 }
 
 // A slot is reused only at a new generation, so once it is not live at
@@ -370,6 +389,10 @@ void Keeper::do_drop(const Request& req) {
 
 // `name` was unlinked or renamed away (inotify): drops what it named.
 void Keeper::unlinked(const char* name) {
+  if (name_table::is_table_file(name)) {
+    sweep();
+    return;
+  }
   for (size_t i = 0; i < held_.size();) {
     Held& h = held_[i];
     if (!h.in_table && strcmp(h.name, name) == 0 && !record_linked(h.name, h.rec_dev, h.rec_ino))
