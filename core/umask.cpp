@@ -2,6 +2,7 @@
 #include "umask.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 
 #include <cerrno>
 #include <cstring>
@@ -40,10 +41,27 @@ int read_from_proc() {
   return mask & 0777;
 }
 
+// fork() copies g_mutex as it is: a child forked while another thread held
+// it would wait forever, in shm_open with a bucket of the name table locked.
+// Held across fork() instead (registered at the first use, as fd_registry's).
+std::atomic<int> g_handlers{0};  // 0 none, 1 registering, 2 registered
+void fork_prepare() { g_mutex.lock(); }
+void fork_parent() { g_mutex.unlock(); }
+void fork_child() { g_mutex.reset_after_fork(); }
+void ensure_fork_handlers() {
+  if (g_handlers.load(std::memory_order_acquire) == 2) return;
+  int expected = 0;
+  if (g_handlers.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    g_handlers.store(2, std::memory_order_release);
+  }
+}
+
 }  // namespace
 
 int current_umask() {
   pid_t self = sys::getpid();
+  ensure_fork_handlers();
   MutexLock hold(g_mutex);
   if (interposed() && g_pid == self) return (int)g_mask;
   int mask = read_from_proc();
@@ -56,6 +74,7 @@ int current_umask() {
 
 mode_t set_umask(mode_t mask) {
   pid_t self = sys::getpid();
+  ensure_fork_handlers();
   MutexLock hold(g_mutex);
   auto old = (mode_t)sys::call(SYS_umask, mask & 0777);
   g_pid = self;
