@@ -54,7 +54,9 @@ std::vector<std::string> list_dir(const std::string& path, bool with_marker) {
   if (d == nullptr) return names;
   while (dirent* e = readdir(d)) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    if (!with_marker && strcmp(e->d_name, ".lambshm-dir") == 0) continue;
+    if (!with_marker && (strcmp(e->d_name, ".lambshm-dir") == 0 ||
+                         strncmp(e->d_name, ".lambshm-names.", 15) == 0))
+      continue;
     names.push_back(e->d_name);
   }
   closedir(d);
@@ -79,6 +81,8 @@ std::string unique_name(const char* tag) {
   static std::atomic<int> counter{0};
   return "lt" + process + "-" + std::to_string(counter++) + "-" + tag;
 }
+
+std::string record_name(const char* tag) { return unique_name(tag) + "-" + std::string(80, 'r'); }
 
 int ProcResult::exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 int ProcResult::signal() const { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }

@@ -28,12 +28,15 @@ class TempDir {
 void remove_tree(const std::string& path);
 
 // Entry names of a directory, sorted, without "." and "..", and without the
-// marker of a backing directory lambshm created (core/ownership.h), which
-// is no object, unless `with_marker`.
+// marker of a backing directory lambshm created (core/ownership.h) and the
+// name tables in it (core/name_table.h), which are no objects, unless `with_marker`.
 std::vector<std::string> list_dir(const std::string& path, bool with_marker = false);
 
 // A name no other test, test run or process uses: "lt<pid>-<n>-<tag>".
 std::string unique_name(const char* tag);
+// unique_name() made longer than the name table takes (79 bytes,
+// core/name_table.h): a memfd object of this name gets a record file.
+std::string record_name(const char* tag);
 
 struct ProcResult {
   int status = -1;  // waitpid status
