@@ -179,6 +179,19 @@ std::string mapping_at(const void* addr) {
   return found;
 }
 
+bool process_gone(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  const char* state = strrchr(buf, ')');
+  return state != nullptr && (state[2] == 'Z' || state[2] == 'X');
+}
+
 const char* emulator() {
   const char* e = getenv("LAMBSHM_TEST_EMULATOR");
   return e != nullptr && *e != '\0' ? e : nullptr;

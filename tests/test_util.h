@@ -67,6 +67,9 @@ std::string helper(const char* env_var);
 
 bool is_root();
 
+// Whether process `pid` is gone or a zombie (dead, its parent not told yet).
+bool process_gone(pid_t pid);
+
 // Runs `body` in a child that switched to uid and gid 65534 (needs root), and
 // returns what it returned: 99 when the switch failed, 100 on a crash.
 template <typename Body>

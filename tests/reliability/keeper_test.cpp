@@ -78,26 +78,13 @@ Record read_record(const std::string& path) {
   return r;
 }
 
-bool is_gone(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return true;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return true;
-  buf[n] = '\0';
-  const char* state = strrchr(buf, ')');
-  return state != nullptr && (state[2] == 'Z' || state[2] == 'X');
-}
-
 // Gone, and its descriptors with it: a process whose main thread is a zombie
 // may still have other threads exiting, holding its descriptors (qemu-user's
 // own threads, under emulation).
 bool wait_gone(pid_t pid, int ms) {
   std::string fds = "/proc/" + std::to_string(pid) + "/fd";
   for (int i = 0; i < ms; ++i) {
-    if (is_gone(pid) && list_dir(fds).empty()) return true;
+    if (process_gone(pid) && list_dir(fds).empty()) return true;
     usleep(1000);
   }
   return false;

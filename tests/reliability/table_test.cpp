@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -132,29 +133,31 @@ class Anchor {
   int fd_;
 };
 
-bool gone(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return true;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return true;
-  buf[n] = '\0';
-  const char* state = strrchr(buf, ')');
-  return state != nullptr && (state[2] == 'Z' || state[2] == 'X');
-}
-
 size_t fd_count(pid_t pid) { return list_dir("/proc/" + std::to_string(pid) + "/fd").size(); }
+
+// The backing directory with its table and a keeper: this test holds an
+// object (a keeper with nothing to hold exits).
+class TableWithKeeper : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_MEMFD();
+    ASSERT_TRUE(anchor_.ok()) << strerror(errno);
+    table_ = std::make_unique<TableView>(backing_dir());
+    ASSERT_TRUE(table_->mapped());
+    keeper_ = keeper_in_slot(*table_, anchor_.name());
+    ASSERT_GT(keeper_, 0);
+  }
+  const TableView& m() const { return *table_; }
+
+  Anchor anchor_;
+  std::unique_ptr<TableView> table_;
+  pid_t keeper_ = 0;
+};
 
 // A process that held a bucket's lock and died (reaped, or a zombie not yet
 // reaped) never unlocks it: the next locker takes it over within moments.
-TEST(TableLocks, ALockOfAKilledHolderIsTakenOver) {
-  REQUIRE_MEMFD();
-  Anchor anchor;
-  ASSERT_TRUE(anchor.ok()) << strerror(errno);
-  TableView m(backing_dir());
-  ASSERT_TRUE(m.mapped());
+TEST_F(TableWithKeeper, ALockOfAKilledHolderIsTakenOver) {
+  const TableView& m = this->m();
   for (bool reaped : {true, false}) {
     pid_t holder = fork();
     if (holder == 0) {
@@ -184,14 +187,9 @@ TEST(TableLocks, ALockOfAKilledHolderIsTakenOver) {
 // A process stopped while holding a bucket's lock is alive: creates in that
 // bucket wait for it, and only them; other buckets and the keeper carry on,
 // and once it dies the waiter goes through.
-TEST(TableLocks, AStoppedHolderStallsOnlyItsBucket) {
-  REQUIRE_MEMFD();
-  Anchor anchor;
-  ASSERT_TRUE(anchor.ok()) << strerror(errno);
-  TableView m(backing_dir());
-  ASSERT_TRUE(m.mapped());
-  pid_t keeper = keeper_in_slot(m, anchor.name());
-  ASSERT_GT(keeper, 0);
+TEST_F(TableWithKeeper, AStoppedHolderStallsOnlyItsBucket) {
+  const TableView& m = this->m();
+  pid_t keeper = keeper_;
   size_t keeper_fds = fd_count(keeper);
   pid_t holder = fork();
   if (holder == 0) {
@@ -288,8 +286,8 @@ TEST(TableCrash, AKilledKeepersSlotsGoStale) {
   ASSERT_EQ(keeper_in_slot(m, dropped), keeper);
   uint64_t held_ino = m.live(held)->ino;
   ASSERT_EQ(kill(keeper, SIGKILL), 0);
-  for (int waited = 0; !gone(keeper) && waited < 5000; ++waited) usleep(1000);
-  ASSERT_TRUE(gone(keeper));
+  for (int waited = 0; !process_gone(keeper) && waited < 5000; ++waited) usleep(1000);
+  ASSERT_TRUE(process_gone(keeper));
   // Nobody holds `dropped`: gone, and its name reusable.
   EXPECT_EQ(read_object(dropped), "errno " + std::to_string(ENOENT));
   EXPECT_EQ(create_exclusive(dropped), 0);
@@ -409,14 +407,9 @@ TEST(TableRace, ABucketThatFillsStillGivesOneWinnerEach) {
 // wins holds the only object of that name (never two owners at once, its
 // reopen by name is its own object) until it unlinks it (which never finds
 // it gone).  The keeper lets go of every unlinked memfd.
-TEST(TableRace, UnlinkAndRecreateOfOneNameNeverMakeTwoObjects) {
-  REQUIRE_MEMFD();
-  Anchor anchor;
-  ASSERT_TRUE(anchor.ok()) << strerror(errno);
-  TableView m(backing_dir());
-  ASSERT_TRUE(m.mapped());
-  pid_t keeper = keeper_in_slot(m, anchor.name());
-  ASSERT_GT(keeper, 0);
+TEST_F(TableWithKeeper, UnlinkAndRecreateOfOneNameNeverMakeTwoObjects) {
+  const TableView& m = this->m();
+  pid_t keeper = keeper_;
   size_t baseline = fd_count(keeper);
   std::string name = unique_name("recreate");
   struct Shared {
@@ -426,11 +419,16 @@ TEST(TableRace, UnlinkAndRecreateOfOneNameNeverMakeTwoObjects) {
       mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   ASSERT_NE(sh, MAP_FAILED);
   new (sh) Shared{};
-  constexpr int kProcs = 4, kRounds = 300;
+  constexpr int kProcs = 4, kRounds = 1000;
+  int gate[2];
+  ASSERT_EQ(pipe(gate), 0);
   std::vector<pid_t> pids;
   for (int p = 0; p < kProcs; ++p) {
     pid_t pid = fork();
     if (pid == 0) {
+      close(gate[1]);
+      char c;
+      read(gate[0], &c, 1);  // all released at once, when the gate closes
       for (int r = 0; r < kRounds; ++r) {
         int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
         if (fd < 0) {
@@ -464,6 +462,8 @@ TEST(TableRace, UnlinkAndRecreateOfOneNameNeverMakeTwoObjects) {
     }
     pids.push_back(pid);
   }
+  close(gate[0]);
+  close(gate[1]);
   for (pid_t pid : pids) {
     int status = wait_bounded(pid, bound_ms(120000));
     EXPECT_TRUE(status >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
@@ -483,7 +483,7 @@ TEST(TableRace, UnlinkAndRecreateOfOneNameNeverMakeTwoObjects) {
   for (int waited = 0; fd_count(keeper) != baseline && waited < bound_ms(10000); waited += 10)
     usleep(10 * 1000);
   EXPECT_EQ(fd_count(keeper), baseline) << "the keeper still holds unlinked memfds";
-  EXPECT_EQ(keeper_in_slot(m, anchor.name()), keeper);
+  EXPECT_EQ(keeper_in_slot(m, anchor_.name()), keeper);
 }
 
 }  // namespace
