@@ -179,6 +179,11 @@ std::string mapping_at(const void* addr) {
   return found;
 }
 
+bool maps_object_in(const std::string& maps_line, const std::string& dir) {
+  return maps_line.find(" " + dir + "/") != std::string::npos &&
+         maps_line.find(" " + dir + "/.lambshm-names.") == std::string::npos;
+}
+
 bool process_gone(pid_t pid) {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/%d/stat", pid);

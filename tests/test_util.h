@@ -89,6 +89,11 @@ int as_nobody(Body body) {
 // a temporary, not its final name).
 std::string mapping_at(const void* addr);
 
+// Whether a /proc/self/maps line maps an object's file in the directory
+// `dir`: not the name table, which a process maps once for its life
+// (core/name_table.h).
+bool maps_object_in(const std::string& maps_line, const std::string& dir);
+
 // The user-mode emulator this test runs under ("qemu-aarch64 version 7.2.x
 // ..."; tests/harness/target-exec sets LAMBSHM_TEST_EMULATOR), or nullptr on a
 // native machine.  Only for the reason of a skip where the emulator cannot

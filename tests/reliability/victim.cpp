@@ -136,9 +136,7 @@ void report_mappings() {
   std::ifstream maps("/proc/self/maps");
   std::string line;
   while (std::getline(maps, line)) {
-    if (line.find(" " + g_dir + "/") != std::string::npos &&
-        line.find(" " + g_dir + "/.lambshm-names.") == std::string::npos)
-      printf("leak map %s\n", line.c_str());
+    if (lambshm::test::maps_object_in(line, g_dir)) printf("leak map %s\n", line.c_str());
   }
 }
 
