@@ -29,6 +29,7 @@
 #include "api_env.h"
 #include "name_table.h"
 #include "stock.h"
+#include "table_view.h"
 #include "test_util.h"
 
 namespace lambshm::test {
@@ -163,13 +164,26 @@ bool shm_exists(const std::string& name) {
   return fd >= 0 || errno != ENOENT;
 }
 
-// The mode of the file mapped at `addr`, a semaphore (a file, or a memfd
-// whose name has no file), through /proc/self/map_files.
-mode_t mapped_mode(const void* addr) {
-  std::string line = mapping_at(addr);
+// The mode of the semaphore `file` mapped at `addr`: its file's, or, for a
+// memfd whose name has no file, the memfd's, through /proc/self/map_files
+// (which qemu-user does not emulate) or the keeper named in its slot.
+mode_t sem_mode(const std::string& file, const void* addr) {
   struct stat st {};
-  if (!line.empty()) stat(("/proc/self/map_files/" + line.substr(0, line.find(' '))).c_str(), &st);
-  return st.st_mode;
+  if (stat((backing_dir() + "/" + file).c_str(), &st) == 0) return st.st_mode;
+  std::string line = mapping_at(addr);
+  if (!line.empty() &&
+      stat(("/proc/self/map_files/" + line.substr(0, line.find(' '))).c_str(), &st) == 0)
+    return st.st_mode;
+  TableView table(backing_dir());
+  for (int waited = 0; waited < 5000; waited += 10) {
+    const name_table::Slot* s = table.live(file);
+    if (s != nullptr && s->keeper_pid > 0) {
+      std::string fd = "/proc/" + std::to_string(s->keeper_pid) + "/fd/" + std::to_string(s->keeper_fd);
+      return stat(fd.c_str(), &st) == 0 ? st.st_mode : 0;
+    }
+    usleep(10 * 1000);
+  }
+  return 0;
 }
 
 // shm_open passes the caller's flags to the kernel (adding O_NOFOLLOW and
@@ -237,7 +251,7 @@ TEST(Modes, TheFileModeIsStocksForEveryMode) {
     struct stat ours_sem{}, theirs_sem{}, ours_shm{}, theirs_shm{};
     sem_t* s = sem_open(name.c_str(), O_CREAT | O_EXCL, mode, 0);
     ASSERT_NE(s, SEM_FAILED) << std::oct << mode;
-    ours_sem.st_mode = mapped_mode(s);
+    ours_sem.st_mode = sem_mode("sem." + name, s);
     sem_close(s);
     sem_unlink(name.c_str());
     s = stock::sem_open(name.c_str(), O_CREAT | O_EXCL, mode, 0);
