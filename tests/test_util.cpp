@@ -115,6 +115,8 @@ std::string unique_name(const char* tag) {
   return "lt" + process + "-" + std::to_string(counter++) + "-" + tag;
 }
 
+std::string record_name(const char* tag) { return unique_name(tag) + "-" + std::string(80, 'r'); }
+
 int ProcResult::exit_code() const { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
 int ProcResult::signal() const { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
 
@@ -208,6 +210,24 @@ std::string mapping_at(const void* addr) {
   }
   fclose(maps);
   return found;
+}
+
+bool maps_object_in(const std::string& maps_line, const std::string& dir) {
+  return maps_line.find(" " + dir + "/") != std::string::npos &&
+         maps_line.find(" " + dir + "/.lambshm-names.") == std::string::npos;
+}
+
+bool process_gone(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  const char* state = strrchr(buf, ')');
+  return state != nullptr && (state[2] == 'Z' || state[2] == 'X');
 }
 
 const char* emulator() {

@@ -42,6 +42,9 @@ bool in_name_table(const std::string& dir, const std::string& name);
 
 // A name no other test, test run or process uses: "lt<pid>-<n>-<tag>".
 std::string unique_name(const char* tag);
+// unique_name() made longer than the name table takes (79 bytes,
+// core/name_table.h): a memfd object of this name gets a record file.
+std::string record_name(const char* tag);
 
 struct ProcResult {
   int status = -1;  // waitpid status
@@ -72,6 +75,9 @@ std::string helper(const char* env_var);
 
 bool is_root();
 
+// Whether process `pid` is gone or a zombie (dead, its parent not told yet).
+bool process_gone(pid_t pid);
+
 // Runs `body` in a child that switched to uid and gid 65534 (needs root), and
 // returns what it returned: 99 when the switch failed, 100 on a crash.
 template <typename Body>
@@ -90,6 +96,11 @@ int as_nobody(Body body) {
 // address: the kernel may name a mapping after the file as it was created,
 // a temporary, not its final name).
 std::string mapping_at(const void* addr);
+
+// Whether a /proc/self/maps line maps an object's file in the directory
+// `dir`: not the name table, which a process maps once for its life
+// (core/name_table.h).
+bool maps_object_in(const std::string& maps_line, const std::string& dir);
 
 // The user-mode emulator this test runs under ("qemu-aarch64 version 7.2.x
 // ..."; tests/harness/target-exec sets LAMBSHM_TEST_EMULATOR), or nullptr on a

@@ -78,26 +78,13 @@ Record read_record(const std::string& path) {
   return r;
 }
 
-bool is_gone(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return true;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return true;
-  buf[n] = '\0';
-  const char* state = strrchr(buf, ')');
-  return state != nullptr && (state[2] == 'Z' || state[2] == 'X');
-}
-
 // Gone, and its descriptors with it: a process whose main thread is a zombie
 // may still have other threads exiting, holding its descriptors (qemu-user's
 // own threads, under emulation).
 bool wait_gone(pid_t pid, int ms) {
   std::string fds = "/proc/" + std::to_string(pid) + "/fd";
   for (int i = 0; i < ms; ++i) {
-    if (is_gone(pid) && list_dir(fds).empty()) return true;
+    if (process_gone(pid) && list_dir(fds).empty()) return true;
     usleep(1000);
   }
   return false;
@@ -105,10 +92,11 @@ bool wait_gone(pid_t pid, int ms) {
 
 // Killed, the keeper takes with it every object nobody else has open, as a
 // reboot takes /dev/shm's; an object its creator still has open stays
-// reachable by name through the creator.  Stale names are reusable.
+// reachable by name through the creator.  Stale names are reusable.  Names
+// with records here (table_test.cpp has the table's slots).
 TEST(Keeper, KilledLosesItsObjectsLikeARebootAndNamesAreReusable) {
   REQUIRE_MEMFD();
-  std::string name = unique_name("keeper-killed");
+  std::string name = record_name("keeper-killed");
   int fd = shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
   ASSERT_GE(fd, 0) << strerror(errno);
   ASSERT_EQ(ftruncate(fd, 4096), 0);
@@ -152,7 +140,7 @@ TEST(Keeper, KilledLosesItsObjectsLikeARebootAndNamesAreReusable) {
   close(opened);
   EXPECT_EQ(shm_unlink(name.c_str()), 0);
   // O_CREAT without O_EXCL steps over a stale record too.
-  std::string name2 = unique_name("keeper-killed2");
+  std::string name2 = record_name("keeper-killed2");
   int fd2 = shm_open(name2.c_str(), O_CREAT | O_RDWR, 0600);
   ASSERT_GE(fd2, 0);
   close(fd2);
@@ -261,6 +249,11 @@ TEST(Keeper, TwoKeepersRacingToStartEndWithOne) {
   }
 }
 
+// Names with records, too long for the table (core/name_table.h).
+std::string long_name(const std::string& prefix, int i) {
+  return prefix + std::to_string(i) + "-" + std::string(80, 'r');
+}
+
 TEST(Keeper, CreatorsRacingWithNoKeeperShareOne) {
   REQUIRE_MEMFD();
   TempDir root("creators");
@@ -270,14 +263,14 @@ TEST(Keeper, CreatorsRacingWithNoKeeperShareOne) {
   std::vector<ProcResult> results(kCreators);
   for (int i = 0; i < kCreators; ++i) {
     threads.emplace_back([&, i] {
-      std::string n = "obj" + std::to_string(i);
+      std::string n = long_name("obj", i);
       results[i] = run({probe(), "shm_open " + n + " O_CREAT|O_EXCL|O_RDWR 0600", "pwrite v" + n},
                        {"LAMBSHM_DIR=" + dir});
     });
   }
   for (auto& t : threads) t.join();
   for (int i = 0; i < kCreators; ++i) {
-    std::string n = "obj" + std::to_string(i);
+    std::string n = long_name("obj", i);
     EXPECT_EQ(results[i].out, "shm_open " + n + " O_CREAT|O_EXCL|O_RDWR 0600 -> fd cloexec\n" +
                                   "pwrite v" + n + " -> " + std::to_string(n.size() + 1) + "\n")
         << results[i].err;
@@ -295,13 +288,16 @@ TEST(Keeper, CreatorsRacingWithNoKeeperShareOne) {
   }
   // All still there after their creators exited: the keeper is asked, and
   // the record then names it, so that the next opener need not ask.
-  ProcResult check = run({probe(), "shm_open obj3 O_RDONLY 0", "pread 4"}, {"LAMBSHM_DIR=" + dir});
-  EXPECT_EQ(check.out, "shm_open obj3 O_RDONLY 0 -> fd cloexec\npread 4 -> vobj\n") << check.err;
+  std::string obj3 = long_name("obj", 3);
+  ProcResult check = run({probe(), "shm_open " + obj3 + " O_RDONLY 0", "pread 4"},
+                         {"LAMBSHM_DIR=" + dir});
+  EXPECT_EQ(check.out, "shm_open " + obj3 + " O_RDONLY 0 -> fd cloexec\npread 4 -> vobj\n")
+      << check.err;
   // (It rewrites the record just after answering: allow it a moment.)
-  for (int i = 0; i < 100 && read_record(dir + "/obj3").pid != keeper; ++i) usleep(10 * 1000);
-  EXPECT_EQ(read_record(dir + "/obj3").pid, keeper);
+  for (int i = 0; i < 100 && read_record(dir + "/" + obj3).pid != keeper; ++i) usleep(10 * 1000);
+  EXPECT_EQ(read_record(dir + "/" + obj3).pid, keeper);
   for (int i = 0; i < kCreators; ++i)
-    run({probe(), "shm_unlink obj" + std::to_string(i)}, {"LAMBSHM_DIR=" + dir});
+    run({probe(), "shm_unlink " + long_name("obj", i)}, {"LAMBSHM_DIR=" + dir});
 }
 
 // A keeper retires at half its descriptor limit (keeper.cpp): a fresh one
@@ -316,7 +312,7 @@ TEST(Keeper, AtItsDescriptorLimitAKeeperHandsOverToAFreshOne) {
   std::string script = "ulimit -n 256 && exec \"$0\" \"$@\"";
   std::vector<std::string> argv = {"/bin/sh", "-c", script, probe()};
   for (int i = 0; i < kObjects; ++i) {
-    argv.push_back("shm_open k" + std::to_string(i) + " O_CREAT|O_EXCL|O_RDWR 0600");
+    argv.push_back("shm_open " + long_name("k", i) + " O_CREAT|O_EXCL|O_RDWR 0600");
     argv.push_back("pwrite value" + std::to_string(i));
     argv.push_back("close");
   }
@@ -325,7 +321,7 @@ TEST(Keeper, AtItsDescriptorLimitAKeeperHandsOverToAFreshOne) {
   int records = 0, plain = 0;
   std::set<int> handed_to;
   for (int i = 0; i < kObjects; ++i) {
-    std::string n = "k" + std::to_string(i);
+    std::string n = long_name("k", i);
     struct stat st;
     ASSERT_EQ(stat((dir + "/" + n).c_str(), &st), 0) << n << "\n" << r.out;
     if (st.st_mode & S_ISVTX) ++records; else ++plain;
@@ -347,7 +343,7 @@ TEST(Keeper, AtItsDescriptorLimitAKeeperHandsOverToAFreshOne) {
   // Every record names the keeper it was handed to, retired or not.
   EXPECT_EQ(handed_to.size(), (size_t)keepers);
   for (int i = 0; i < kObjects; ++i)
-    run({probe(), "shm_unlink k" + std::to_string(i)}, {"LAMBSHM_DIR=" + dir});
+    run({probe(), "shm_unlink " + long_name("k", i)}, {"LAMBSHM_DIR=" + dir});
   // Empty, every keeper exits.
   for (int i = 0; i < 100 && !keepers_of(dir).empty(); ++i) usleep(50 * 1000);
   EXPECT_TRUE(keepers_of(dir).empty());

@@ -183,10 +183,10 @@ TEST(Records, ARecordNamingTheVictimsOwnFileIsNeverFollowed) {
   SharedDir d;
   REQUIRE_DISK(d.dir);
   // This process's own backing directory (1777, made on first use).
-  std::string warm = unique_name("warm");
+  std::string warm = record_name("warm");
   close(shm_open(warm.c_str(), O_CREAT | O_RDWR, 0600));
   shm_unlink(warm.c_str());
-  std::string name = unique_name("queue");
+  std::string name = record_name("queue");
   std::string ledger = d.root / "ledger";
   int fd = open(ledger.c_str(), O_CREAT | O_RDWR | O_TRUNC, 0600);
   ASSERT_GE(fd, 0);
@@ -220,22 +220,23 @@ TEST(Records, ARecordNamingTheVictimsOwnFileIsNeverFollowed) {
 TEST(Records, ACopiedRecordDoesNotMakeTwoNamesShareAnObject) {
   SharedDir d;
   REQUIRE_DISK(d.dir);
-  ProcResult made = run({probe(), "shm_open a O_CREAT|O_EXCL|O_RDWR 0600", "pwrite object-a"},
+  const std::string a = record_name("a"), b = record_name("b");
+  ProcResult made = run({probe(), "shm_open " + a + " O_CREAT|O_EXCL|O_RDWR 0600", "pwrite object-a"},
                         d.env());
   ASSERT_EQ(made.exit_code(), 0) << made.err;
   char bytes[sizeof(keeper::Record)];
-  int a = open((d / "a").c_str(), O_RDONLY);
-  ASSERT_EQ(pread(a, bytes, sizeof bytes, 0), (ssize_t)sizeof bytes);
-  close(a);
-  int b = open((d / "b").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
-  ASSERT_EQ(write(b, bytes, sizeof bytes), (ssize_t)sizeof bytes);
-  ASSERT_EQ(fchmod(b, keeper::kRecordMode), 0);
-  close(b);
-  ProcResult r = run({probe(), "shm_open b O_RDWR 0", "pwrite object-b", "shm_open a O_RDONLY 0",
-                      "pread 8"},
+  int fa = open((d / a).c_str(), O_RDONLY);
+  ASSERT_EQ(pread(fa, bytes, sizeof bytes, 0), (ssize_t)sizeof bytes);
+  close(fa);
+  int fb = open((d / b).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0600);
+  ASSERT_EQ(write(fb, bytes, sizeof bytes), (ssize_t)sizeof bytes);
+  ASSERT_EQ(fchmod(fb, keeper::kRecordMode), 0);
+  close(fb);
+  ProcResult r = run({probe(), "shm_open " + b + " O_RDWR 0", "pwrite object-b",
+                      "shm_open " + a + " O_RDONLY 0", "pread 8"},
                      d.env());
-  EXPECT_EQ(r.out, "shm_open b O_RDWR 0 -> -1 EACCES\npwrite object-b -> -1 EBADF\n"
-                   "shm_open a O_RDONLY 0 -> fd cloexec\npread 8 -> object-a\n")
+  EXPECT_EQ(r.out, "shm_open " + b + " O_RDWR 0 -> -1 EACCES\npwrite object-b -> -1 EBADF\n" +
+                       "shm_open " + a + " O_RDONLY 0 -> fd cloexec\npread 8 -> object-a\n")
       << r.err;
 }
 
@@ -246,17 +247,18 @@ TEST(Records, NobodyElseCanWriteARecordAndFchmodNarrowsTheObject) {
   REQUIRE_SECOND_USER();
   SharedDir d;
   REQUIRE_DISK(d.dir);
+  const std::string wide = record_name("wide"), n2 = record_name("n2");
   ProcResult made = run({"/bin/sh", "-c", "umask 0 && exec \"$@\"", "sh", probe(),
-                         "shm_open wide O_CREAT|O_EXCL|O_RDWR 0666", "pwrite data"},
+                         "shm_open " + wide + " O_CREAT|O_EXCL|O_RDWR 0666", "pwrite data"},
                         d.env());
   ASSERT_EQ(made.exit_code(), 0) << made.err;
-  int wide = open((d / "wide").c_str(), O_RDWR);
+  int fw = open((d / wide).c_str(), O_RDWR);
   struct stat st;
-  ASSERT_EQ(fstat(wide, &st), 0);
-  close(wide);
+  ASSERT_EQ(fstat(fw, &st), 0);
+  close(fw);
   EXPECT_EQ(st.st_mode & 07777, 01600u);
   EXPECT_EQ(as_attacker([&] {
-              int w = open((d / "wide").c_str(), O_WRONLY);
+              int w = open((d / wide).c_str(), O_WRONLY);
               if (w >= 0) close(w);
               return w < 0 && errno == EACCES ? 0 : 1;
             }),
@@ -264,13 +266,13 @@ TEST(Records, NobodyElseCanWriteARecordAndFchmodNarrowsTheObject) {
       << "another user may rewrite the record";
   // Narrowed by its owner (another user here, so that permissions apply).
   ProcResult narrowed = run_as_attacker(
-      {probe(), "shm_open n2 O_CREAT|O_EXCL|O_RDWR 0644", "fchmod 0400", "close",
-       "shm_open n2 O_RDWR 0", "shm_open n2 O_RDONLY 0", "shm_unlink n2"},
+      {probe(), "shm_open " + n2 + " O_CREAT|O_EXCL|O_RDWR 0644", "fchmod 0400", "close",
+       "shm_open " + n2 + " O_RDWR 0", "shm_open " + n2 + " O_RDONLY 0", "shm_unlink " + n2},
       d.env());
   EXPECT_EQ(narrowed.out,
-            "shm_open n2 O_CREAT|O_EXCL|O_RDWR 0644 -> fd cloexec\nfchmod 0400 -> 0\nclose -> 0\n"
-            "shm_open n2 O_RDWR 0 -> -1 EACCES\nshm_open n2 O_RDONLY 0 -> fd cloexec\n"
-            "shm_unlink n2 -> 0\n")
+            "shm_open " + n2 + " O_CREAT|O_EXCL|O_RDWR 0644 -> fd cloexec\nfchmod 0400 -> 0\n" +
+                "close -> 0\nshm_open " + n2 + " O_RDWR 0 -> -1 EACCES\nshm_open " + n2 +
+                " O_RDONLY 0 -> fd cloexec\nshm_unlink " + n2 + " -> 0\n")
       << narrowed.err;
 }
 
@@ -434,7 +436,7 @@ TEST(Stalls, ACreatorStoppedAroundItsHandOverLosesNothing) {
   if (!ptrace_unavailable().empty()) GTEST_SKIP() << ptrace_unavailable();
   SharedDir d;
   REQUIRE_DISK(d.dir);
-  std::string name = "results";
+  std::string name = record_name("results");  // a record: its link is the moment stalled
   int stalls = 0;
   {
     Tracee t(victim_argv({"--warm"}, {"shm_open", name, std::to_string(O_CREAT | O_EXCL | O_RDWR),
@@ -454,9 +456,11 @@ TEST(Stalls, ACreatorStoppedAroundItsHandOverLosesNothing) {
     ASSERT_TRUE(parse_victim(t.output()).ok) << t.output();
   }
   EXPECT_EQ(stalls, 2);
-  ProcResult r = run({probe(), "shm_open results O_RDONLY 0", "shm_open results O_CREAT|O_EXCL|O_RDWR 0600"}, d.env());
-  EXPECT_EQ(r.out, "shm_open results O_RDONLY 0 -> fd cloexec\n"
-                   "shm_open results O_CREAT|O_EXCL|O_RDWR 0600 -> -1 EEXIST\n")
+  ProcResult r = run({probe(), "shm_open " + name + " O_RDONLY 0",
+                      "shm_open " + name + " O_CREAT|O_EXCL|O_RDWR 0600"},
+                     d.env());
+  EXPECT_EQ(r.out, "shm_open " + name + " O_RDONLY 0 -> fd cloexec\nshm_open " + name +
+                       " O_CREAT|O_EXCL|O_RDWR 0600 -> -1 EEXIST\n")
       << r.err;
 }
 
@@ -688,9 +692,11 @@ TEST(Limits, FullRetiredKeepersNeitherSpinNorLoseTheirObjects) {
   SharedDir d;
   REQUIRE_DISK(d.dir);
   constexpr int kObjects = 400;
+  // Records (names too long for the table): retirement is about them.
+  auto name = [](int i) { return "o" + std::to_string(i) + "-" + std::string(80, 'r'); };
   std::vector<std::string> argv = {"/bin/sh", "-c", "ulimit -n 64 && exec \"$0\" \"$@\"", probe()};
   for (int i = 0; i < kObjects; ++i) {
-    argv.push_back("shm_open o" + std::to_string(i) + " O_CREAT|O_EXCL|O_RDWR 0600");
+    argv.push_back("shm_open " + name(i) + " O_CREAT|O_EXCL|O_RDWR 0600");
     argv.push_back("pwrite v" + std::to_string(i));
     argv.push_back("close");
   }
@@ -700,7 +706,7 @@ TEST(Limits, FullRetiredKeepersNeitherSpinNorLoseTheirObjects) {
   int readable = 0, sampled = 0;
   for (int i = 0; i < kObjects; i += 20) {
     ++sampled;
-    std::string n = "o" + std::to_string(i), want = "v" + std::to_string(i);
+    std::string n = name(i), want = "v" + std::to_string(i);
     ProcResult c = run({"/usr/bin/timeout", "-s", "KILL", "30", probe(),
                         "shm_open " + n + " O_RDONLY 0", "pread " + std::to_string(want.size())},
                        d.env());
@@ -730,7 +736,7 @@ TEST(Limits, FullRetiredKeepersNeitherSpinNorLoseTheirObjects) {
          "%ld ticks of CPU in 1 s (%ld a second)\n",
          kObjects, keepers.size(), readable, sampled, t1 - t0, hz);
   EXPECT_LT(t1 - t0, hz / 5);
-  for (int i = 0; i < kObjects; ++i) unlink((d / ("o" + std::to_string(i))).c_str());
+  for (int i = 0; i < kObjects; ++i) unlink((d / name(i)).c_str());
 }
 
 // --- 8. A full disk ------------------------------------------------------------

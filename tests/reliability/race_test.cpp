@@ -66,12 +66,12 @@ int count_fds() {
   return n - 1;  // opendir's own
 }
 
-// Mappings of files in the backing directory.
+// Mappings of objects' files in the backing directory.
 int backing_mappings() {
   std::ifstream maps("/proc/self/maps");
   std::string line;
   int n = 0;
-  while (std::getline(maps, line)) n += line.find(" " + backing_dir() + "/") != std::string::npos;
+  while (std::getline(maps, line)) n += maps_object_in(line, backing_dir());
   return n;
 }
 

@@ -63,11 +63,7 @@ int backing_mappings() {
   std::ifstream maps("/proc/self/maps");
   std::string line;
   int n = 0;
-  while (std::getline(maps, line)) {
-    bool file = line.find(" " + g_dir + "/") != std::string::npos &&
-                line.find("/.lambshm-names.") == std::string::npos;
-    n += file || line.find("/memfd:lambshm:sem.") != std::string::npos;
-  }
+  while (std::getline(maps, line)) n += test::maps_object_in(line, g_dir);
   return n;
 }
 
