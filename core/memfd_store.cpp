@@ -568,7 +568,7 @@ bool held_by_a_keeper(const SlotView& v, const struct stat& dirst) {
 
 // Opens the object a slot named, with `flags`: a descriptor, -ENOENT when
 // nobody holds it any more (stale, or unlinked and gone meanwhile), or -errno.
-int open_slot(const SlotView& v, int flags, int dir, const struct stat& dirst) {
+int open_slot(const Table* t, const SlotView& v, int flags, int dir, const struct stat& dirst) {
   int m = -ENOENT;
   if (v.keeper_pid > 0) m = reopen_held(v.keeper_pid, v.keeper_fd, v.dev, v.ino, flags);
   if (m == -ENOENT && v.creator_pid > 0)
@@ -585,6 +585,14 @@ int open_slot(const SlotView& v, int flags, int dir, const struct stat& dirst) {
   if (v.keeper_pid > 0 && keeper::is_keeper_of(v.keeper_pid, dirst))
     r = ask_keeper(dir, dirst, req, &held, v.keeper_pid);
   if (!held.valid()) r = ask_keeper(dir, dirst, req, &held);
+  // Then every keeper the table lists: after keepers retire, the memfd may
+  // be with one the slot does not name yet (a hand-over passed on).
+  for (int i = 0; i < name_table::kKeepers && !held.valid(); ++i) {
+    pid_t k = t->header()->keepers[i].load(std::memory_order_relaxed);
+    if (k <= 0 || k == v.keeper_pid || !keeper::is_keeper_of(k, dirst)) continue;
+    int e = ask_keeper(dir, dirst, req, &held, k);
+    if (e != -ENOENT && e != -ECONNREFUSED && e != 0) r = e;
+  }
   if (r < 0 || !held.valid()) return r == -ENOENT || r == -ECONNREFUSED || r == 0 ? -ENOENT : r;
   char path[48];
   snprintf(path, sizeof path, "/proc/self/fd/%d", held.get());
@@ -757,7 +765,7 @@ int table_open(const Table* t, int dir, const struct stat& dirst, uid_t euid, co
       return made;
     }
     if (exclusive && held_by_a_keeper(v, dirst)) return -EEXIST;
-    int m = open_slot(v, exclusive ? O_RDONLY | O_CLOEXEC : flags, dir, dirst);
+    int m = open_slot(t, v, exclusive ? O_RDONLY | O_CLOEXEC : flags, dir, dirst);
     if (exclusive && m != -ENOENT) {
       if (m >= 0) sys::close(m);
       return -EEXIST;
@@ -890,6 +898,22 @@ int open_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag,
   bool exclusive = (oflag & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL);
   return t == nullptr ? without_own_table(dir, euid, file, exclusive)
                       : table_open(t, dir, dirst, euid, file, oflag, mode, contents);
+}
+
+bool identity_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file, dev_t* object_dev,
+                       ino_t* object_ino) {
+  struct stat dirst;
+  dirst.st_dev = dev;
+  dirst.st_ino = ino;
+  const Table* t = table(dir, dirst, sys::geteuid(), file, /*create=*/false);
+  if (t == nullptr) return false;
+  uint32_t h = name_table::hash(file.file);
+  Locked lock(t, name_table::bucket_of(h), fd_registry::self_pid());
+  const Slot* s = name_table::find_live(t, file.file, h);
+  if (s == nullptr) return false;
+  *object_dev = (dev_t)s->dev;
+  *object_ino = (ino_t)s->ino;
+  return true;
 }
 
 int unlink_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file) {

@@ -33,6 +33,11 @@ inline constexpr int kNotInTable = -100001;
 // (O_RDWR), -errno, kUsePlainFile or kNotInTable.  For named semaphores.
 int open_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file, int oflag, mode_t mode,
                   const Contents& contents);
+// The memfd (dev, ino) a live name of the table names, with no descriptor:
+// true when there is one.  For a sem_open of a semaphore the process has
+// open already, which needs none.
+bool identity_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file, dev_t* object_dev,
+                       ino_t* object_ino);
 // Unlinks a name in the table: 0, or kNotInTable.
 int unlink_in_table(int dir, dev_t dev, ino_t ino, const IpcName& file);
 

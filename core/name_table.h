@@ -62,11 +62,18 @@ struct alignas(64) BucketLock {
   std::atomic<uint32_t> waiters;
 };
 
+inline constexpr int kKeepers = 16;
+
 struct Header {
   char magic[8];
   uint32_t buckets, slots_per_bucket, slot_size, reserved;
   uint64_t pid_ns;  // the pid namespace whose pids the table holds
   alignas(64) std::atomic<uint64_t> events_head;  // the next event's sequence number
+  // The keepers that may hold this table's memfds (a keeper registers when it
+  // maps the table, in a free entry or one of a keeper gone): an opener that
+  // finds a memfd nowhere asks each, since after a retirement the slot may
+  // not name the keeper that has it yet.
+  std::atomic<int32_t> keepers[kKeepers];
 };
 
 // What creates and unlinks tell the keepers, with no system call: a ring of

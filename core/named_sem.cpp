@@ -314,6 +314,11 @@ sem_t* open(const char* name, int oflag, mode_t mode, unsigned value, int* error
   dev_t dev;
   ino_t ino;
   if (dir_config().memfd && !backing_dir_in_memory(dir, &dev, &ino)) {
+    // Already open in this process: no descriptor, as for a file above.
+    dev_t object_dev;
+    ino_t object_ino;
+    if (!exclusive && memfd_store::identity_in_table(dir, dev, ino, file, &object_dev, &object_ino))
+      if (sem_t* sem = g_table.acquire(object_dev, object_ino)) return sem;
     int r = open_in_table(dir, dev, ino, file, oflag, mode, value, &sem_from_table);
     if (r != memfd_store::kNotInTable && r != memfd_store::kUsePlainFile) {
       *error = r;

@@ -162,6 +162,7 @@ class Keeper {
   bool slot_live(const Held& h);
   void do_hold_slot(const Request& req, const int* fds, int nfds);
   void read_events();
+  void register_in_table();
   void event(const name_table::Event& e);
   bool still_named(const Held& h);
   void do_refill(int conn, const Request& req);
@@ -334,8 +335,24 @@ const name_table::Table* Keeper::table() {
     table_ = name_table::map_table(kDirFd, euid_, /*create=*/false);
     // Events before now are of memfds this keeper never had.
     if (table_ != nullptr) events_tail_ = table_->header()->events_head.load();
+    if (table_ != nullptr) register_in_table();
   }
   return table_;
+}
+
+// Lists this keeper among the table's keepers (name_table.h), in a free
+// entry or one whose keeper is gone, so that openers can ask it.
+void Keeper::register_in_table() {
+  auto* keepers = table_->header()->keepers;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int i = 0; i < name_table::kKeepers; ++i) {
+      int32_t was = keepers[i].load(std::memory_order_relaxed);
+      if (was == self_) return;
+      bool free = was == 0 || (pass == 1 && !is_keeper_of(was, dir_));
+      if (free && keepers[i].compare_exchange_strong(was, self_)) return;
+    }
+  }
+  log("no room among the table's keepers: openers find this one only by its slots");
 }
 
 // A slot is reused only at a new generation, so once it is not live at
