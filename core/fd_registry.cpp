@@ -15,6 +15,7 @@ std::atomic<int> g_handlers{0};  // 0 none, 1 registering, 2 registered
 std::atomic<int> g_in_section{0};
 std::atomic<bool> g_forking{false};
 std::atomic<pid_t> g_pid{0};  // 0: not known (at start, and in a forked child)
+std::atomic<void (*)()> g_child_hook{nullptr};
 
 void yield() { sys::call(SYS_sched_yield); }
 
@@ -32,6 +33,7 @@ void fork_child() {
   }
   g_in_section.store(0, std::memory_order_relaxed);
   g_pid.store(0, std::memory_order_relaxed);
+  if (void (*hook)() = g_child_hook.load(std::memory_order_relaxed)) hook();
   g_forking.store(false, std::memory_order_seq_cst);
 }
 
@@ -58,6 +60,8 @@ Section::Section() {
   }
 }
 Section::~Section() { g_in_section.fetch_sub(1, std::memory_order_seq_cst); }
+
+void on_fork_child(void (*hook)()) { g_child_hook.store(hook, std::memory_order_relaxed); }
 
 pid_t self_pid() {
   pid_t pid = g_pid.load(std::memory_order_relaxed);

@@ -26,6 +26,11 @@ class Section {
   Section& operator=(const Section&) = delete;
 };
 
+// Runs `hook` in every forked child, after the registered descriptors are
+// closed (one hook: the memfd pool's, memfd_pool.cpp).  It runs with no
+// Section held anywhere in the child, and must not block.
+void on_fork_child(void (*hook)());
+
 // This process's pid, without a system call once the fork handlers are in
 // place (a forked child asks again).  A child made by a raw clone(), which
 // runs no fork handler, would see its parent's: such children run no

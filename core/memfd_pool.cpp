@@ -128,9 +128,17 @@ Pool* pool_for(const struct stat& dirst, uid_t euid) {
   return p;
 }
 
+// In a forked child: the pool's descriptors are copies of the parent's, whose
+// keeper holds them for the parent.  Closed at once, so that no child carries
+// them (the lock is free: forks wait for every Section to end).
+void forget_in_child() {
+  if (g_pool.pid != 0) clear(&g_pool);
+}
+
 }  // namespace
 
 void prepare_pool(int dir, const struct stat& dirst, uid_t euid) {
+  fd_registry::on_fork_child(forget_in_child);
   {
     Section section;
     MutexLock hold(g_mutex);
@@ -178,8 +186,24 @@ bool take_premade(const struct stat& dirst, uid_t euid, Premade* out) {
     p->count = 0;
     return false;
   }
-  if (p->pending) receive(p);
-  if (p->conn >= 0 && !p->pending && p->count <= p->want / 2) ask_for_more(p);
+  if (p->pending) {
+    receive(p);
+  } else if (p->conn >= 0) {
+    // Its keeper still there?  A memfd only a dead keeper held would die
+    // with our descriptor: its object would not outlive us.
+    char byte;
+    long n = sys::call(SYS_recvfrom, p->conn, &byte, 1, MSG_PEEK | MSG_DONTWAIT, 0, 0);
+    if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR)) {
+      sys::close(p->conn);
+      p->conn = -1;
+    }
+  }
+  if (p->conn < 0) {  // the keeper went: what it made for us is held by nobody else
+    clear(p);
+    p->pid = fd_registry::self_pid();  // still this process's pool, to be connected anew
+    return false;
+  }
+  if (!p->pending && p->count <= p->want / 2) ask_for_more(p);
   if (p->count == 0) return false;
   *out = p->entries[--p->count];
   // Used: the next batches are larger, up to the most one carries.

@@ -267,7 +267,10 @@ TEST(DirectoryReplacedWhileInUse, DeletedAgainAndAgainCostsNoDescriptors) {
       if (s != SEM_FAILED) sem_close(s);
       if (fd >= 0) close(fd);
     }
-    if (count_fds() != fds) code |= 4;
+    // A directory's memfds made in advance come and go with it (at most two
+    // batches and their connection: core/memfd_pool.cpp); anything per round is a leak.
+    constexpr int kPool = 2 * 16 + 1;
+    if (count_fds() > fds + kPool) code |= 4;
     sem_unlink(name.c_str());
     shm_unlink(name.c_str());
     _exit(code);

@@ -35,4 +35,12 @@ name_table::Slot* TableView::live(const std::string& file) const {
   return nullptr;
 }
 
+bool TableView::names_inode(uint64_t ino) const {
+  for (uint32_t i = 0; mapped() && i < name_table::kSlots; ++i) {
+    const name_table::Slot* s = t_.slot(i);
+    if (s->state.load() == name_table::kLive && s->ino == ino) return true;
+  }
+  return false;
+}
+
 }  // namespace lambshm::test

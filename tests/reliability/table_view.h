@@ -25,6 +25,8 @@ class TableView {
   name_table::BucketLock* lock(const std::string& file) const { return t_.lock(bucket_of(file)); }
   // The live slot of `file`, or nullptr (also when there is no table).
   name_table::Slot* live(const std::string& file) const;
+  // Whether a live slot names the memfd of inode `ino`.
+  bool names_inode(uint64_t ino) const;
 
  private:
   name_table::Table t_{nullptr};
