@@ -186,18 +186,11 @@ bool take_premade(const struct stat& dirst, uid_t euid, Premade* out) {
     p->count = 0;
     return false;
   }
-  if (p->pending) {
-    receive(p);
-  } else if (p->conn >= 0) {
-    // Its keeper still there?  A memfd only a dead keeper held would die
-    // with our descriptor: its object would not outlive us.
-    char byte;
-    long n = sys::call(SYS_recvfrom, p->conn, &byte, 1, MSG_PEEK | MSG_DONTWAIT, 0, 0);
-    if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR)) {
-      sys::close(p->conn);
-      p->conn = -1;
-    }
-  }
+  // A batch that came, or the keeper's end: a memfd only a dead keeper held
+  // would die with our descriptor, and its object would not outlive us.
+  struct pollfd ready = {p->conn, POLLIN, 0};
+  struct timespec now = {0, 0};
+  if (sys::ppoll(&ready, 1, &now) > 0) receive(p);
   if (p->conn < 0) {  // the keeper went: what it made for us is held by nobody else
     clear(p);
     p->pid = fd_registry::self_pid();  // still this process's pool, to be connected anew
