@@ -186,8 +186,10 @@ const Table* table_for(int dir, dev_t dev, ino_t ino, uid_t euid, bool create) {
   fresh->euid = euid;
   fresh->table = t;
   fresh->checked_at_ms.store(now, std::memory_order_relaxed);
+  // At the head, with whatever another thread published meanwhile behind it.
   fresh->older = c;
-  g_cached.store(fresh, std::memory_order_release);
+  while (!g_cached.compare_exchange_weak(fresh->older, fresh, std::memory_order_acq_rel)) {
+  }
   return t;
 }
 
