@@ -140,6 +140,18 @@ int find_in_keeper(pid_t pid, const keeper::Record& rec, int flags) {
   }
 }
 
+// The memfd a keeper sent (`held`, closed here) as an open file description
+// of our own, with the caller's access mode (and O_TRUNC), at the lowest free
+// number: the descriptor, or -errno.
+int own_description(InFlight& held, int flags) {
+  char path[48];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", held.get());
+  InFlight mine([&] { return sys::openat(AT_FDCWD, path, flags); });
+  if (!mine.valid()) return mine.get();
+  held.reset();
+  return lowest(mine.release());
+}
+
 // Opens the memfd a record read into `rec` names, with `flags`: from its
 // holder's /proc/PID/fd/FD, else from the keeper of `dirst` (when given).
 // -ENOENT when nobody holds it (stale).
@@ -168,13 +180,7 @@ int open_memfd(const keeper::Record& rec, int flags, const struct stat* dirst, i
   }
   if (!held.valid()) r = ask_keeper(dir, *dirst, req, &held);
   if (r < 0 || !held.valid()) return r == -ENOENT || r == -ECONNREFUSED || r == 0 ? -ENOENT : r;
-  // Our own open file description, with the caller's access mode (and O_TRUNC).
-  char path[48];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", held.get());
-  InFlight mine([&] { return sys::openat(AT_FDCWD, path, flags); });
-  if (!mine.valid()) return mine.get();
-  held.reset();
-  return lowest(mine.release());
+  return own_description(held, flags);
 }
 
 // What the open file `fd` (identity `st`) is to this store: 1 with the
@@ -594,12 +600,7 @@ int open_slot(const Table* t, const SlotView& v, int flags, int dir, const struc
     if (e != -ENOENT && e != -ECONNREFUSED && e != 0) r = e;
   }
   if (r < 0 || !held.valid()) return r == -ENOENT || r == -ECONNREFUSED || r == 0 ? -ENOENT : r;
-  char path[48];
-  snprintf(path, sizeof path, "/proc/self/fd/%d", held.get());
-  InFlight mine([&] { return sys::openat(AT_FDCWD, path, flags); });
-  if (!mine.valid()) return mine.get();
-  held.reset();
-  return lowest(mine.release());
+  return own_description(held, flags);
 }
 
 // The memfd for a new object, with its permissions and first bytes: one
